@@ -1,0 +1,1 @@
+"""The internal queue between the connector and the CPO backend."""

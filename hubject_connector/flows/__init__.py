@@ -1,0 +1,1 @@
+"""Use cases that join the bus, the translation and the Hubject client."""

@@ -1,0 +1,1 @@
+"""The only code that talks to Hubject: TLS, client, retries, rate limits."""

@@ -1,0 +1,1 @@
+"""The HTTPS routes Hubject calls."""

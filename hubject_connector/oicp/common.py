@@ -1,0 +1,179 @@
+"""Types shared by many OICP messages: identification, status code, acknowledgement."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import ClassVar
+
+from hubject_connector.oicp.model import wire
+
+# Spec: PartnerSessionID fields are free text of at most 250 characters.
+PARTNER_SESSION_ID_MAX = 250
+
+
+class RFIDType(StrEnum):
+    """Spec: "RFIDType"."""
+
+    MIFARE_CLS = "mifareCls"
+    MIFARE_DES = "mifareDes"
+    CALYPSO = "calypso"
+    NFC = "nfc"
+    MIFARE_FAMILY = "mifareFamily"
+
+
+class HashFunction(StrEnum):
+    """Spec: HashedPIN "Function"."""
+
+    BCRYPT = "Bcrypt"
+
+
+class LegacyHashFunction(StrEnum):
+    """Spec: LegacyHashData "Function"."""
+
+    MD5 = "MD5"
+    SHA1 = "SHA-1"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RFIDMifareFamilyIdentification:
+    """Spec: "RFIDMifareFamilyIdentificationType"."""
+
+    uid: str = wire("UID", pattern="UID")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RFIDIdentification:
+    """Spec: "RFIDIdentificationType". Not for the authorization process."""
+
+    uid: str = wire("UID", pattern="UID")
+    rfid: RFIDType = wire("RFID")
+    evco_id: str | None = wire("EvcoID", default=None, pattern="EvcoID")
+    printed_number: str | None = wire("PrintedNumber", default=None, max_length=150)
+    expiry_date: datetime | None = wire("ExpiryDate", default=None)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LegacyHashData:
+    """Spec: "LegacyHashDataType"."""
+
+    function: LegacyHashFunction = wire("Function")
+    salt: str | None = wire("Salt", default=None, max_length=100)
+    value: str | None = wire("Value", default=None, max_length=20)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HashedPIN:
+    """Spec: "HashedPINType"."""
+
+    value: str = wire("Value", pattern="HashedPIN")
+    function: HashFunction = wire("Function")
+    legacy_hash_data: LegacyHashData | None = wire("LegacyHashData", default=None)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QRCodeIdentification:
+    """Spec: "QRCodeIdentificationType": the contract ID with a hashed PIN or a PIN."""
+
+    evco_id: str = wire("EvcoID", pattern="EvcoID")
+    hashed_pin: HashedPIN | None = wire("HashedPIN", default=None)
+    pin: str | None = wire("PIN", default=None, max_length=20)
+
+    def oicp_issues(self) -> list[tuple[str, str]]:
+        # Spec: "HashedPIN" and "PIN" are a choice: one of them, not both.
+        if (self.hashed_pin is None) == (self.pin is None):
+            return [("", "needs exactly one of HashedPIN and PIN")]
+        return []
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlugAndChargeIdentification:
+    """Spec: "PlugAndChargeIdentificationType" (ISO 15118 EMAID)."""
+
+    evco_id: str = wire("EvcoID", pattern="EvcoID")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RemoteIdentification:
+    """Spec: "RemoteIdentificationType"."""
+
+    evco_id: str = wire("EvcoID", pattern="EvcoID")
+
+
+IDENTIFICATION_KEYS = (
+    "RFIDMifareFamilyIdentification",
+    "RFIDIdentification",
+    "QRCodeIdentification",
+    "PlugAndChargeIdentification",
+    "RemoteIdentification",
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Identification:
+    """Spec: "IdentificationType": exactly one of five options."""
+
+    rfid_mifare_family: RFIDMifareFamilyIdentification | None = wire(
+        "RFIDMifareFamilyIdentification", default=None
+    )
+    rfid: RFIDIdentification | None = wire("RFIDIdentification", default=None)
+    qr_code: QRCodeIdentification | None = wire("QRCodeIdentification", default=None)
+    plug_and_charge: PlugAndChargeIdentification | None = wire(
+        "PlugAndChargeIdentification", default=None
+    )
+    remote: RemoteIdentification | None = wire("RemoteIdentification", default=None)
+
+    def options(self) -> list[str]:
+        """The JSON names of the options that are set."""
+        values = (self.rfid_mifare_family, self.rfid, self.qr_code, self.plug_and_charge,
+                  self.remote)
+        return [k for k, v in zip(IDENTIFICATION_KEYS, values, strict=True) if v is not None]
+
+    def oicp_issues(self) -> list[tuple[str, str]]:
+        # Spec: IdentificationType is a choice: one option per message.
+        chosen = self.options()
+        if len(chosen) != 1:
+            got = ", ".join(chosen) if chosen else "none"
+            return [("", f"exactly one identification option must be given (got {got})")]
+        return []
+
+    def evco_id(self) -> str | None:
+        """The contract ID carried by the chosen option, if it carries one."""
+        for option in (self.rfid, self.qr_code, self.plug_and_charge, self.remote):
+            if option is not None and option.evco_id is not None:
+                return option.evco_id
+        return None
+
+    def uid(self) -> str | None:
+        """The card UID carried by the chosen option, if it carries one."""
+        for option in (self.rfid_mifare_family, self.rfid):
+            if option is not None:
+                return option.uid
+        return None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StatusCode:
+    """Spec: "StatusCodeType". ``code`` is a string: "000", never 0."""
+
+    code: str = wire("Code", max_length=3)
+    description: str | None = wire("Description", default=None, max_length=200)
+    additional_info: str | None = wire("AdditionalInfo", default=None, max_length=1000)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Acknowledgement:
+    """Spec: "eRoamingAcknowledgement" (the OpenAPI spells it eRoamingAcknowledgment)."""
+
+    OICP_NAME: ClassVar[str] = "eRoamingAcknowledgement"
+
+    result: bool = wire("Result")
+    status_code: StatusCode = wire("StatusCode")
+    session_id: str | None = wire("SessionID", default=None, pattern="SessionID")
+    cpo_partner_session_id: str | None = wire(
+        "CPOPartnerSessionID", default=None, max_length=PARTNER_SESSION_ID_MAX
+    )
+    emp_partner_session_id: str | None = wire(
+        "EMPPartnerSessionID", default=None, max_length=PARTNER_SESSION_ID_MAX
+    )

@@ -1,0 +1,1 @@
+"""Pure mapping between the internal messages and OICP models."""
