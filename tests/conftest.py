@@ -1,0 +1,32 @@
+"""Fixtures shared by every test area. Area-specific fixtures live in their own conftest."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+_REPO = Path(__file__).resolve().parent.parent
+
+
+def spec_dir() -> Path | None:
+    """Where Hubject's official OpenAPI files are: $OICP_SPEC_DIR or ../shared/oicp-2.3."""
+    configured = os.environ.get("OICP_SPEC_DIR")
+    candidates = [Path(configured)] if configured else []
+    candidates.append(_REPO.parent / "shared" / "oicp-2.3")
+    for candidate in candidates:
+        if (candidate / "cpo" / "openapi.yaml").is_file():
+            return candidate
+    return None
+
+
+@pytest.fixture(scope="session")
+def oicp_spec_dir() -> Path:
+    """The official spec folder; tests that need it skip with the reason where it is absent."""
+    found = spec_dir()
+    if found is None:
+        pytest.skip(
+            "official OICP 2.3 OpenAPI not found: set OICP_SPEC_DIR or provide ../shared/oicp-2.3"
+        )
+    return found
