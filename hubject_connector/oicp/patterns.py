@@ -14,9 +14,10 @@ from typing import Final
 
 # Spec: OICP 2.3 CPO, "OperatorIDType" (ISO 15118 | DIN SPEC 91286).
 OPERATOR_ID: Final = r"([A-Za-z]{2}\*?[A-Za-z0-9]{3})|(\+?[0-9]{1,3}\*[0-9]{3})"
-# Spec: "EvseIDType". The ISO form needs the "E" after the OperatorID.
+# Spec: "EvseIDType". The ISO form needs the "E" after the OperatorID. The text spec allows
+# upper case only; the OpenAPI's [A-Za-z] is looser, and the text wins.
 EVSE_ID: Final = (
-    r"([A-Za-z]{2}\*?[A-Za-z0-9]{3}\*?E[A-Za-z0-9\*]{1,30})"
+    r"([A-Z]{2}\*?[A-Z0-9]{3}\*?E[A-Z0-9\*]{1,30})"
     r"|(\+?[0-9]{1,3}\*[0-9]{3}\*[0-9\*]{1,32})"
 )
 # Spec: "ProviderIDType".
