@@ -11,6 +11,8 @@ from hubject_connector.oicp.model import wire
 
 # Spec: PartnerSessionID fields are free text of at most 250 characters.
 PARTNER_SESSION_ID_MAX = 250
+# Spec: "ProductIDType": standard values or a custom ID of at most 50 characters.
+PRODUCT_ID_MAX = 50
 
 
 class RFIDType(StrEnum):

@@ -1,0 +1,277 @@
+"""eRoamingChargingNotifications (service version 1.1): Start, Progress, End and Error.
+
+All four go to the same path as one message, ``eRoamingChargingNotification``, told apart
+only by ``Type``. The OpenAPI describes the body as a ``oneOf`` of the four, but a valid
+Progress or End notification also satisfies the Start schema (none forbids extra fields),
+so ``oneOf`` cannot tell them apart: ``decode_notification`` dispatches on ``Type``.
+Spec: OICP 2.3 CPO, "Services and Operations", eRoamingChargingNotifications.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any, ClassVar, Final
+
+from hubject_connector.oicp.cdr import (
+    ENERGY_PLACES,
+    MeterValueInBetween,
+    consumed_energy_issues,
+    time_order_issues,
+)
+from hubject_connector.oicp.codec import Issue, OicpValidationError, load
+from hubject_connector.oicp.common import PARTNER_SESSION_ID_MAX, PRODUCT_ID_MAX, Identification
+from hubject_connector.oicp.model import wire
+
+#: The message name of the request on the notifications path, whatever its Type.
+NOTIFICATION_MESSAGE: Final = "eRoamingChargingNotification"
+#: Spec: ErrorAdditionalInfo, field length 250.
+ERROR_ADDITIONAL_INFO_MAX = 250
+
+
+class ChargingNotificationType(StrEnum):
+    """Spec: "ChargingNotificationType"."""
+
+    START = "Start"
+    PROGRESS = "Progress"
+    END = "End"
+    ERROR = "Error"
+
+
+class ErrorType(StrEnum):
+    """Spec: "ErrorClassType", the values of a notification's ``ErrorType``.
+
+    The data-type table writes "Connector Error" and "Critical Error"; the OpenAPI enum and
+    Hubject's JSON examples write them without the space. The OpenAPI's spelling is written
+    (it is the only one its enum accepts); the table's is read as well.
+    """
+
+    CONNECTOR_ERROR = "ConnectorError"
+    CRITICAL_ERROR = "CriticalError"
+
+    @classmethod
+    def _missing_(cls, value: object) -> ErrorType | None:
+        # Only reached for values that are not a member's: "Connector Error" and the like.
+        if isinstance(value, str):
+            for member in cls:
+                if value.replace(" ", "") == member.value:
+                    return member
+        return None
+
+
+def _type_issues(
+    actual: ChargingNotificationType, expected: ChargingNotificationType, name: str
+) -> list[tuple[str, str]]:
+    # Spec: each message's Type row: "For this case only the notification type ... can be
+    # chosen."
+    if actual is not expected:
+        return [("Type", f"must be {expected.value} in a {name}")]
+    return []
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChargingNotificationStart:
+    """Spec: eRoamingChargingNotifications Start: energy has begun to flow."""
+
+    OICP_NAME: ClassVar[str] = "eRoamingChargingNotificationStart"
+    TYPE: ClassVar[ChargingNotificationType] = ChargingNotificationType.START
+
+    type: ChargingNotificationType = wire("Type")
+    session_id: str = wire("SessionID", pattern="SessionID")
+    cpo_partner_session_id: str | None = wire(
+        "CPOPartnerSessionID", default=None, max_length=PARTNER_SESSION_ID_MAX
+    )
+    emp_partner_session_id: str | None = wire(
+        "EMPPartnerSessionID", default=None, max_length=PARTNER_SESSION_ID_MAX
+    )
+    identification: Identification | None = wire("Identification", default=None)
+    evse_id: str = wire("EvseID", pattern="EvseID")
+    charging_start: datetime = wire("ChargingStart")
+    session_start: datetime | None = wire("SessionStart", default=None)
+    meter_value_start: Decimal | None = wire(
+        "MeterValueStart", default=None, places=ENERGY_PLACES
+    )
+    operator_id: str = wire("OperatorID", pattern="OperatorID")
+    partner_product_id: str | None = wire(
+        "PartnerProductID", default=None, max_length=PRODUCT_ID_MAX
+    )
+
+    def oicp_issues(self) -> list[tuple[str, str]]:
+        return _type_issues(self.type, self.TYPE, "ChargingNotificationStart")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChargingNotificationProgress:
+    """Spec: eRoamingChargingNotifications Progress: energy or time so far.
+
+    Spec: send at most one per session every 5 minutes (a flow's concern, not the model's).
+    """
+
+    OICP_NAME: ClassVar[str] = "eRoamingChargingNotificationProgress"
+    TYPE: ClassVar[ChargingNotificationType] = ChargingNotificationType.PROGRESS
+
+    type: ChargingNotificationType = wire("Type")
+    session_id: str = wire("SessionID", pattern="SessionID")
+    cpo_partner_session_id: str | None = wire(
+        "CPOPartnerSessionID", default=None, max_length=PARTNER_SESSION_ID_MAX
+    )
+    emp_partner_session_id: str | None = wire(
+        "EMPPartnerSessionID", default=None, max_length=PARTNER_SESSION_ID_MAX
+    )
+    identification: Identification | None = wire("Identification", default=None)
+    evse_id: str = wire("EvseID", pattern="EvseID")
+    charging_start: datetime = wire("ChargingStart")
+    event_occurred: datetime = wire("EventOccurred")
+    #: Milliseconds: EventOccurred - ChargingStart.
+    charging_duration: int | None = wire("ChargingDuration", default=None, minimum=0)
+    session_start: datetime | None = wire("SessionStart", default=None)
+    consumed_energy_progress: Decimal | None = wire(
+        "ConsumedEnergyProgress", default=None, places=ENERGY_PLACES
+    )
+    meter_value_start: Decimal | None = wire(
+        "MeterValueStart", default=None, places=ENERGY_PLACES
+    )
+    meter_value_in_between: MeterValueInBetween | None = wire(
+        "MeterValueInBetween", default=None
+    )
+    operator_id: str = wire("OperatorID", pattern="OperatorID")
+    partner_product_id: str | None = wire(
+        "PartnerProductID", default=None, max_length=PRODUCT_ID_MAX
+    )
+
+    def oicp_issues(self) -> list[tuple[str, str]]:
+        issues = _type_issues(self.type, self.TYPE, "ChargingNotificationProgress")
+        # Spec: ChargingDuration is "O/M": "Either ChargingDuration or ConsumedEnergyProgress
+        # should be provided. Both can also be provided" - a progress without either says
+        # nothing.
+        if self.charging_duration is None and self.consumed_energy_progress is None:
+            issues.append(("", "needs ChargingDuration or ConsumedEnergyProgress (or both)"))
+        # The duration is defined as EventOccurred - ChargingStart, so it cannot be negative.
+        issues += time_order_issues(
+            self.charging_start, self.event_occurred, "ChargingStart", "EventOccurred"
+        )
+        return issues
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChargingNotificationEnd:
+    """Spec: eRoamingChargingNotifications End: energy stopped flowing, session still open."""
+
+    OICP_NAME: ClassVar[str] = "eRoamingChargingNotificationEnd"
+    TYPE: ClassVar[ChargingNotificationType] = ChargingNotificationType.END
+
+    type: ChargingNotificationType = wire("Type")
+    session_id: str = wire("SessionID", pattern="SessionID")
+    cpo_partner_session_id: str | None = wire(
+        "CPOPartnerSessionID", default=None, max_length=PARTNER_SESSION_ID_MAX
+    )
+    emp_partner_session_id: str | None = wire(
+        "EMPPartnerSessionID", default=None, max_length=PARTNER_SESSION_ID_MAX
+    )
+    identification: Identification | None = wire("Identification", default=None)
+    evse_id: str = wire("EvseID", pattern="EvseID")
+    charging_start: datetime | None = wire("ChargingStart", default=None)
+    charging_end: datetime = wire("ChargingEnd")
+    session_start: datetime | None = wire("SessionStart", default=None)
+    session_end: datetime | None = wire("SessionEnd", default=None)
+    consumed_energy: Decimal | None = wire("ConsumedEnergy", default=None, places=ENERGY_PLACES)
+    meter_value_start: Decimal | None = wire(
+        "MeterValueStart", default=None, places=ENERGY_PLACES
+    )
+    meter_value_end: Decimal | None = wire("MeterValueEnd", default=None, places=ENERGY_PLACES)
+    meter_value_in_between: MeterValueInBetween | None = wire(
+        "MeterValueInBetween", default=None
+    )
+    operator_id: str = wire("OperatorID", pattern="OperatorID")
+    partner_product_id: str | None = wire(
+        "PartnerProductID", default=None, max_length=PRODUCT_ID_MAX
+    )
+    penalty_time_start: datetime | None = wire("PenaltyTimeStart", default=None)
+
+    def oicp_issues(self) -> list[tuple[str, str]]:
+        return [
+            *_type_issues(self.type, self.TYPE, "ChargingNotificationEnd"),
+            *time_order_issues(
+                self.charging_start, self.charging_end, "ChargingStart", "ChargingEnd"
+            ),
+            *time_order_issues(
+                self.session_start, self.session_end, "SessionStart", "SessionEnd"
+            ),
+            *consumed_energy_issues(
+                self.consumed_energy, self.meter_value_start, self.meter_value_end
+            ),
+        ]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChargingNotificationError:
+    """Spec: eRoamingChargingNotifications Error: charging failed to start or broke off."""
+
+    OICP_NAME: ClassVar[str] = "eRoamingChargingNotificationError"
+    TYPE: ClassVar[ChargingNotificationType] = ChargingNotificationType.ERROR
+
+    type: ChargingNotificationType = wire("Type")
+    session_id: str = wire("SessionID", pattern="SessionID")
+    cpo_partner_session_id: str | None = wire(
+        "CPOPartnerSessionID", default=None, max_length=PARTNER_SESSION_ID_MAX
+    )
+    emp_partner_session_id: str | None = wire(
+        "EMPPartnerSessionID", default=None, max_length=PARTNER_SESSION_ID_MAX
+    )
+    identification: Identification | None = wire("Identification", default=None)
+    evse_id: str = wire("EvseID", pattern="EvseID")
+    error_type: ErrorType = wire("ErrorType")
+    error_additional_info: str | None = wire(
+        "ErrorAdditionalInfo", default=None, max_length=ERROR_ADDITIONAL_INFO_MAX
+    )
+    operator_id: str = wire("OperatorID", pattern="OperatorID")
+
+    def oicp_issues(self) -> list[tuple[str, str]]:
+        return _type_issues(self.type, self.TYPE, "ChargingNotificationError")
+
+
+#: Any of the four notifications.
+ChargingNotification = (
+    ChargingNotificationStart
+    | ChargingNotificationProgress
+    | ChargingNotificationEnd
+    | ChargingNotificationError
+)
+
+#: The model for each ``Type``.
+NOTIFICATION_CLASSES: Final[
+    Mapping[ChargingNotificationType, type[ChargingNotification]]
+] = {
+    cls.TYPE: cls
+    for cls in (
+        ChargingNotificationStart,
+        ChargingNotificationProgress,
+        ChargingNotificationEnd,
+        ChargingNotificationError,
+    )
+}
+
+
+def decode_notification(payload: Mapping[str, Any]) -> ChargingNotification:
+    """Build the notification model that the payload's ``Type`` names.
+
+    Never tries the four schemas in turn (the OpenAPI's ``oneOf``): a Progress payload is
+    also a valid Start. Raises ``OicpValidationError``; a missing or unknown ``Type`` is
+    reported at ``/Type``.
+    """
+    if not isinstance(payload, Mapping):
+        raise OicpValidationError([Issue("", "must be a JSON object")])
+    if "Type" not in payload:
+        raise OicpValidationError([Issue("/Type", "is mandatory and missing")])
+    if payload["Type"] is None:
+        raise OicpValidationError([Issue("/Type", "is mandatory and may not be null")])
+    raw = payload["Type"]
+    kind = next((t for t in ChargingNotificationType if t.value == raw), None)
+    if kind is None:
+        allowed = ", ".join(t.value for t in ChargingNotificationType)
+        raise OicpValidationError([Issue("/Type", f"must be one of: {allowed}")])
+    model: type[ChargingNotification] = NOTIFICATION_CLASSES[kind]
+    return load(model, payload)
