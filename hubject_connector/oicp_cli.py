@@ -1,0 +1,138 @@
+"""The ``oicp`` commands: validate a message file, list the operation table.
+
+They read the pure protocol layer (``oicp.messages``, ``oicp.operations``) and do the I/O
+that the layer must not: files, stdin, stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from hubject_connector import cli
+from hubject_connector.oicp import messages
+from hubject_connector.oicp.codec import OicpValidationError
+from hubject_connector.oicp.operations import OPERATIONS
+
+log = structlog.get_logger(__name__)
+
+
+def register(subparsers: Any) -> None:
+    """Add ``oicp validate`` and ``oicp operations`` to the command line."""
+    oicp = subparsers.add_parser(
+        "oicp", help="OICP 2.3 tools: validate messages, list operations",
+        description="Tools for OICP 2.3 messages and operations.",
+    )
+    commands = oicp.add_subparsers(title="oicp commands", metavar="COMMAND")
+    oicp.set_defaults(handler=lambda _args: _usage(oicp))
+
+    validate = commands.add_parser(
+        "validate",
+        help="check a JSON message against the OICP 2.3 rules",
+        description=(
+            "Check a JSON message against the OICP 2.3 rules (schema, ID patterns, length "
+            "limits, cross-field rules). Prints 'valid' and exits 0, or one line per "
+            "problem as 'pointer: message' and exits 1. An unknown message name exits 2."
+        ),
+    )
+    validate.add_argument(
+        "message",
+        metavar="MESSAGE",
+        help="message name, e.g. eRoamingPushEvseData, eRoamingAcknowledgement, "
+             "eRoamingChargingNotification; an operation name (PushEvseData) means its request",
+    )
+    validate.add_argument("file", metavar="FILE", help="the JSON file, or - for stdin")
+    validate.set_defaults(handler=validate_command)
+
+    operations = commands.add_parser(
+        "operations",
+        help="list the OICP operations the connector knows",
+        description="List every OICP operation: direction, path, request and answer "
+                    "messages, Hubject's rate limit (calls per minute).",
+    )
+    operations.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    operations.set_defaults(handler=operations_command)
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return cli.EXIT_USAGE
+
+
+def known_message_names() -> list[str]:
+    """Every name ``oicp validate`` accepts as a message, sorted."""
+    return sorted({*messages.MESSAGES, messages.NOTIFICATION_MESSAGE})
+
+
+def resolve_message_name(name: str) -> str | None:
+    """The message name meant by ``name`` (a message or an operation name), or None."""
+    if name in messages.MESSAGES or name == messages.NOTIFICATION_MESSAGE:
+        return name
+    if name in OPERATIONS:
+        return OPERATIONS[name].request
+    return None
+
+
+def validate_command(args: argparse.Namespace) -> int:
+    """Handler of ``oicp validate``."""
+    name = resolve_message_name(args.message)
+    if name is None:
+        print(f"unknown OICP message {args.message!r}; known messages:", file=sys.stderr)
+        for known in known_message_names():
+            print(f"  {known}", file=sys.stderr)
+        print(f"or an operation name: {', '.join(OPERATIONS)}", file=sys.stderr)
+        return cli.EXIT_USAGE
+    try:
+        body = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
+    except OSError as exc:
+        print(f"cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr)
+        return cli.EXIT_USAGE
+    log.debug("validating", message=name, source=args.file, size=len(body))
+    try:
+        decoded = messages.decode_message(name, body)
+    except OicpValidationError as exc:
+        log.debug("invalid", message=name, problems=len(exc.issues))
+        for issue in exc.issues:
+            print(issue)
+        return cli.EXIT_PROBLEM
+    # The decoded message may hold contract IDs and card UIDs: the log masks them.
+    log.debug("valid", message=name, decoded=decoded)
+    print("valid")
+    return cli.EXIT_OK
+
+
+def operations_command(args: argparse.Namespace) -> int:
+    """Handler of ``oicp operations``."""
+    if args.json:
+        rows = [
+            {
+                "name": op.name,
+                "version": op.version,
+                "direction": str(op.direction),
+                "path": op.path,
+                "request": op.request,
+                "response": op.response,
+                "rate_per_minute": op.rate_per_minute,
+                "serialized": op.serialized,
+                "retry": str(op.retry),
+            }
+            for op in OPERATIONS.values()
+        ]
+        print(json.dumps(rows, indent=2))
+        return cli.EXIT_OK
+    headers = ["OPERATION", "VERSION", "DIRECTION", "PATH", "REQUEST", "RESPONSE", "RATE/MIN"]
+    table = [
+        [op.name, op.version, str(op.direction), op.path, op.request, op.response,
+         "-" if op.rate_per_minute is None else str(op.rate_per_minute)]
+        for op in OPERATIONS.values()
+    ]
+    widths = [max(len(row[i]) for row in [headers, *table]) for i in range(len(headers))]
+    for row in [headers, *table]:
+        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        print("  ".join(cells).rstrip())
+    return cli.EXIT_OK
