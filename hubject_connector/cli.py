@@ -30,6 +30,8 @@ COMMAND_MODULES: list[str] = [
     "hubject_connector.config_cli",
     "hubject_connector.oicp_cli",
     "hubject_connector.certs_cli",
+    "hubject_connector.send_cli",
+    "hubject_connector.simulator.command",
 ]
 
 PROG: Final = "hubject-connector"

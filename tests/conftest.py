@@ -7,7 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from hubject_connector.certs import DevPki, make_dev_pki
+
 _REPO = Path(__file__).resolve().parent.parent
+
+# The fake Hubject's fixtures (hubject_simulator, ...), as users enable them too.
+pytest_plugins = ["hubject_connector.simulator.pytest_plugin"]
 
 
 def spec_dir() -> Path | None:
@@ -30,3 +35,9 @@ def oicp_spec_dir() -> Path:
             "official OICP 2.3 OpenAPI not found: set OICP_SPEC_DIR or provide ../shared/oicp-2.3"
         )
     return found
+
+
+@pytest.fixture(scope="session")
+def dev_pki(tmp_path_factory: pytest.TempPathFactory) -> DevPki:
+    """A throwaway PKI (CA, server, Hubject and CPO client certificates, a second CA)."""
+    return make_dev_pki(tmp_path_factory.mktemp("pki"), operator_id="DE*ABC")
