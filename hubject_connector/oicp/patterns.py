@@ -78,7 +78,11 @@ PATTERNS: Final[dict[str, str]] = {
     "currency": CURRENCY_ID,
 }
 
-_COMPILED: Final[dict[str, re.Pattern[str]]] = {k: re.compile(v) for k, v in PATTERNS.items()}
+# re.ASCII: the OpenAPI's patterns are ECMA-262, where \d is [0-9] only; Python's \d
+# would also accept other scripts' digits ("DE-ABC-C12345678-\u0663"), which the schema refuses.
+_COMPILED: Final[dict[str, re.Pattern[str]]] = {
+    k: re.compile(v, re.ASCII) for k, v in PATTERNS.items()
+}
 
 
 def compiled(name: str) -> re.Pattern[str]:

@@ -1,0 +1,241 @@
+"""docs/asyncapi.yaml: a well-formed AsyncAPI 3.0 document whose every $ref resolves.
+
+No PyPI package ships the official AsyncAPI 3.0 JSON Schema (the Python AsyncAPI packages
+ship generated models or code generators, not the schema), so this checks the structure
+the specification requires, object by object: required fields, the fields each object may
+have, the references an operation must make, and the AMQP and HTTP bindings used.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from hubject_connector.bus.contract import MESSAGE_SPECS, MessageType
+from tests.unit.bus_contract.documents import ASYNCAPI
+
+# AsyncAPI 3.0.0: the fixed fields of each object (any object also takes "x-..." fields).
+ROOT = {"asyncapi", "id", "info", "servers", "defaultContentType", "channels", "operations",
+        "components"}
+INFO = {"title", "version", "description", "termsOfService", "contact", "license", "tags",
+        "externalDocs"}
+SERVER = {"host", "protocol", "protocolVersion", "pathname", "description", "title",
+          "summary", "variables", "security", "tags", "externalDocs", "bindings"}
+CHANNEL = {"address", "messages", "title", "summary", "description", "servers", "parameters",
+           "tags", "externalDocs", "bindings"}
+OPERATION = {"action", "channel", "title", "summary", "description", "security", "tags",
+             "externalDocs", "bindings", "traits", "messages", "reply"}
+REPLY = {"address", "channel", "messages"}
+MESSAGE = {"headers", "payload", "correlationId", "contentType", "name", "title", "summary",
+           "description", "tags", "externalDocs", "bindings", "examples", "traits"}
+COMPONENTS = {"schemas", "servers", "channels", "operations", "messages", "securitySchemes",
+              "serverVariables", "parameters", "correlationIds", "replies", "replyAddresses",
+              "externalDocs", "tags", "operationTraits", "messageTraits", "serverBindings",
+              "channelBindings", "operationBindings", "messageBindings"}
+MULTI_FORMAT_SCHEMA = {"schemaFormat", "schema"}
+RUNTIME_EXPRESSION = re.compile(r"^\$message\.(header|payload)#(/(([^/~])|(~[01]))*)*")
+AMQP_CHANNEL = {"is", "exchange", "queue", "bindingVersion"}
+AMQP_EXCHANGE = {"name", "type", "durable", "autoDelete", "vhost"}
+AMQP_OPERATION = {"expiration", "userId", "cc", "priority", "deliveryMode", "mandatory", "bcc",
+                  "timestamp", "ack", "bindingVersion"}
+AMQP_MESSAGE = {"contentEncoding", "messageType", "bindingVersion"}
+HTTP_OPERATION = {"method", "query", "bindingVersion"}
+HTTP_METHODS = {"GET", "PUT", "POST", "PATCH", "DELETE", "HEAD", "OPTIONS", "CONNECT", "TRACE"}
+
+
+@pytest.fixture(scope="module")
+def document() -> dict[str, Any]:
+    """docs/asyncapi.yaml, parsed."""
+    loaded = yaml.safe_load(ASYNCAPI.read_text(encoding="utf-8"))
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+def fields_ok(obj: Mapping[str, Any], allowed: set[str], where: str) -> None:
+    """``obj`` has only the fixed fields ``allowed`` and extensions."""
+    unknown = {k for k in obj if k not in allowed and not k.startswith("x-")}
+    assert not unknown, f"{where}: fields not in AsyncAPI 3.0: {sorted(unknown)}"
+
+
+def is_ref(value: Any) -> bool:
+    return isinstance(value, Mapping) and set(value) == {"$ref"} and isinstance(
+        value["$ref"], str
+    )
+
+
+def deref(document: Mapping[str, Any], node: Any) -> Any:
+    """An internal Reference Object's target (the node itself if it is not one)."""
+    if not is_ref(node):
+        return node
+    target: Any = document
+    ref = node["$ref"]
+    assert ref.startswith("#/"), ref
+    for part in ref[2:].split("/"):
+        target = target[part.replace("~1", "/").replace("~0", "~")]
+    return target
+
+
+def all_refs(node: Any, path: str = "") -> Iterator[tuple[str, str]]:
+    if isinstance(node, Mapping):
+        for key, value in node.items():
+            if key == "$ref" and isinstance(value, str):
+                yield path, value
+            else:
+                yield from all_refs(value, f"{path}/{key}")
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from all_refs(value, f"{path}/{i}")
+
+
+def resolve(document: Mapping[str, Any], base: Path, ref: str) -> Any:
+    """A $ref's target: a JSON pointer in ``document`` or a file relative to ``base``."""
+    location, _, fragment = ref.partition("#")
+    target: Any = document
+    if location:
+        path = (base / location).resolve()
+        assert path.is_file(), f"{ref}: no such file"
+        target = json.loads(path.read_text(encoding="utf-8"))
+    for part in [p for p in fragment.split("/") if p]:
+        target = target[part.replace("~1", "/").replace("~0", "~")]
+    return target
+
+
+def test_root_and_info(document: dict[str, Any]) -> None:
+    fields_ok(document, ROOT, "root")
+    assert document["asyncapi"] == "3.0.0"
+    fields_ok(document["info"], INFO, "info")
+    for field in ("title", "version"):
+        assert isinstance(document["info"][field], str)
+        assert document["info"][field]
+    fields_ok(document["components"], COMPONENTS, "components")
+
+
+def test_servers(document: dict[str, Any]) -> None:
+    assert document["servers"]
+    for name, server in document["servers"].items():
+        fields_ok(server, SERVER, f"servers.{name}")
+        for field in ("host", "protocol"):
+            assert isinstance(server[field], str)
+            assert server[field]
+
+
+def test_every_ref_resolves(document: dict[str, Any]) -> None:
+    found = list(all_refs(document))
+    assert len(found) > 100
+    for path, ref in found:
+        try:
+            target = resolve(document, ASYNCAPI.parent, ref)
+        except (KeyError, IndexError, TypeError) as exc:
+            raise AssertionError(f"{path}: $ref {ref} does not resolve") from exc
+        assert target is not None, f"{path}: $ref {ref}"
+
+
+def test_channels(document: dict[str, Any]) -> None:
+    for name, channel in document["channels"].items():
+        fields_ok(channel, CHANNEL, f"channels.{name}")
+        assert channel.get("address") is None or isinstance(channel["address"], str)
+        assert channel["messages"], name
+        for message in channel["messages"].values():
+            assert is_ref(message) or isinstance(message, Mapping)
+        for server in channel.get("servers", []):
+            assert is_ref(server), name
+            assert server["$ref"].startswith("#/servers/"), name
+        amqp = channel.get("bindings", {}).get("amqp")
+        if amqp is not None:
+            fields_ok(amqp, AMQP_CHANNEL, f"channels.{name}.bindings.amqp")
+            assert amqp["bindingVersion"] == "0.3.0"
+            if amqp.get("is", "routingKey") == "routingKey":
+                assert "exchange" in amqp, name
+                assert "queue" not in amqp, name
+                fields_ok(amqp["exchange"], AMQP_EXCHANGE, f"channels.{name}.exchange")
+                assert amqp["exchange"]["type"] in {"topic", "direct", "fanout", "default",
+                                                    "headers"}
+            else:
+                assert amqp["is"] == "queue", name
+                assert "queue" in amqp, name
+                assert "exchange" not in amqp, name
+
+
+def test_operations_reference_their_channels_messages(document: dict[str, Any]) -> None:
+    assert document["operations"]
+    for name, operation in document["operations"].items():
+        fields_ok(operation, OPERATION, f"operations.{name}")
+        assert operation["action"] in {"send", "receive"}, name
+        assert is_ref(operation["channel"]), name
+        channel_ref = operation["channel"]["$ref"]
+        assert channel_ref.startswith("#/channels/"), name
+        # Spec: an operation's messages MUST be a subset of its channel's messages, and
+        # MUST be Reference Objects.
+        for message in operation.get("messages", []):
+            assert is_ref(message), name
+            assert message["$ref"].startswith(channel_ref + "/messages/"), name
+        reply = operation.get("reply")
+        if reply is not None:
+            fields_ok(reply, REPLY, f"operations.{name}.reply")
+            reply_channel = reply["channel"]["$ref"]
+            for message in reply["messages"]:
+                assert message["$ref"].startswith(reply_channel + "/messages/"), name
+            address = reply.get("address")
+            if address is not None:
+                assert RUNTIME_EXPRESSION.match(address["location"]), name
+        amqp = operation.get("bindings", {}).get("amqp")
+        if amqp is not None:
+            fields_ok(amqp, AMQP_OPERATION, f"operations.{name}.bindings.amqp")
+            assert amqp.get("deliveryMode", 2) in {1, 2}
+        http = operation.get("bindings", {}).get("http")
+        if http is not None:
+            fields_ok(http, HTTP_OPERATION, f"operations.{name}.bindings.http")
+            assert http["method"] in HTTP_METHODS
+
+
+def test_messages_are_the_contracts_schemas(document: dict[str, Any]) -> None:
+    messages = document["components"]["messages"]
+    by_type = {}
+    for name, message in messages.items():
+        fields_ok(message, MESSAGE, f"components.messages.{name}")
+        payload = message["payload"]
+        fields_ok(payload, MULTI_FORMAT_SCHEMA, f"components.messages.{name}.payload")
+        assert payload["schemaFormat"] == "application/schema+json;version=2020-12"
+        correlation = deref(document, message.get("correlationId"))
+        if correlation is not None:
+            assert RUNTIME_EXPRESSION.match(correlation["location"]), name
+        amqp = message.get("bindings", {}).get("amqp")
+        if amqp is not None:
+            fields_ok(amqp, AMQP_MESSAGE, f"components.messages.{name}.bindings.amqp")
+            assert amqp["messageType"] == message["name"]
+        by_type[message["name"]] = payload["schema"]["$ref"]
+    assert set(by_type) == {str(t) for t in MessageType}
+    for message_type, spec in MESSAGE_SPECS.items():
+        assert by_type[str(message_type)].endswith("/hubject_connector/bus/schemas/"
+                                                   + spec.schema_file)
+
+
+def test_every_message_can_travel(document: dict[str, Any]) -> None:
+    # Each message type is carried by at least one operation, as a message or a reply.
+    carried = set()
+    for operation in document["operations"].values():
+        refs = [m["$ref"] for m in operation.get("messages", [])]
+        refs += [m["$ref"] for m in operation.get("reply", {}).get("messages", [])]
+        for ref in refs:
+            carried.add(deref(document, deref(document, {"$ref": ref}))["name"])
+    assert carried == {str(t) for t in MessageType}
+
+
+def test_rabbitmq_channels_use_the_type_as_routing_key(document: dict[str, Any]) -> None:
+    routed = {}
+    for channel in document["channels"].values():
+        if "amqp" in channel.get("bindings", {}):
+            routed[channel["address"]] = channel
+    for message_type, spec in MESSAGE_SPECS.items():
+        if spec.queue is None:
+            assert str(message_type) not in routed
+            continue
+        channel = routed[str(message_type)]
+        assert channel["bindings"]["amqp"]["exchange"]["name"] == "hubject-connector"
+        assert f"`hubject-connector.{spec.queue}`" in channel["description"]
