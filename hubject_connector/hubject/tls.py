@@ -1,0 +1,341 @@
+"""The TLS side of talking to Hubject: our client certificate, Hubject's CA, rotation.
+
+Hubject authenticates the CPO by its client certificate (mutual TLS) and presents a
+server certificate chaining to its own CA, which must be trusted explicitly
+(design.md, "mTLS"). So the context built here:
+
+* verifies the server always (``CERT_REQUIRED``, host name checked), trusting **only**
+  the configured CA bundle: the system store is never loaded;
+* speaks TLS 1.2 or newer;
+* presents the configured client certificate (plus its chain) and key.
+
+``ClientTls`` keeps the context current: Kubernetes swaps the files of a rotated secret
+in place, so the files are fingerprinted (SHA-256 of their contents) at most every
+``cert_reload_interval_seconds``, checked before a request, and a changed set is loaded
+into a *new* context. aiohttp keys pooled connections by their SSL context, so new
+requests open connections with the new certificate while the old ones drain; nothing is
+restarted. A half-rotated set (new certificate, old key) fails to load: the old context
+stays in force and the files are tried again at the next check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import os
+import ssl
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+import structlog
+from cryptography import x509
+
+from hubject_connector import certs
+from hubject_connector.certs import CertificateError, CertificateInfo
+from hubject_connector.config import HubjectConfig
+from hubject_connector.errors import ConfigError
+from hubject_connector.metrics import HubjectMetrics
+
+#: Days before expiry at which a warning is logged (once per certificate and threshold).
+EXPIRY_WARNING_DAYS: Final = (30, 7)
+
+_log = structlog.get_logger(__name__)
+
+WallClock = Callable[[], dt.datetime]
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _ssl_reason(exc: ssl.SSLError) -> str:
+    return str(getattr(exc, "reason", None) or exc)
+
+
+def build_client_context(config: HubjectConfig) -> tuple[ssl.SSLContext, x509.Certificate | None]:
+    """An ``SSLContext`` for calls to Hubject from the configured PEM files.
+
+    Returns the context and our client certificate (``None`` when none is configured).
+    Raises ``CertificateError`` (a ``ConfigError``) naming the setting and the file that
+    could not be used, or ``ConfigError`` when no CA bundle is configured.
+    """
+    if config.ca_bundle is None:
+        raise ConfigError(
+            "hubject.ca_bundle",
+            "is required: Hubject's server certificate chains to Hubject's own CA, which is "
+            "trusted explicitly (the system store is never used)",
+        )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    # PROTOCOL_TLS_CLIENT already sets these; stated so that no edit can weaken them.
+    context.verify_mode = ssl.CERT_REQUIRED
+    context.check_hostname = True
+    # The bundle may hold an intermediate of Hubject's chain rather than its root: every
+    # certificate in it is an anchor, as the operator configured.
+    context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
+
+    try:
+        certs.load_certificates(config.ca_bundle)
+        context.load_verify_locations(cafile=str(config.ca_bundle))
+    except CertificateError as exc:
+        raise exc.for_setting("hubject.ca_bundle") from exc
+    except ssl.SSLError as exc:
+        raise CertificateError(config.ca_bundle, f"cannot load the CA bundle: {_ssl_reason(exc)}",
+                               key="hubject.ca_bundle") from exc
+
+    if config.client_cert is None:
+        return context, None
+    try:
+        chain = certs.load_certificates(config.client_cert)
+    except CertificateError as exc:
+        raise exc.for_setting("hubject.client_cert") from exc
+    key_path = config.client_key or config.client_cert
+    key_setting = "hubject.client_key" if config.client_key else "hubject.client_cert"
+    try:
+        # Loaded here first: cryptography never prompts for a pass phrase, whereas
+        # OpenSSL would ask on the terminal for an encrypted key.
+        certs.load_private_key(key_path)
+    except CertificateError as exc:
+        raise exc.for_setting(key_setting) from exc
+    extra: list[x509.Certificate] = []
+    if config.client_chain is not None:
+        try:
+            extra = certs.load_certificates(config.client_chain)
+        except CertificateError as exc:
+            raise exc.for_setting("hubject.client_chain") from exc
+    _load_chain(context, [*chain, *extra], key_path, key_setting, config.client_cert)
+    return context, chain[0]
+
+
+def _load_chain(
+    context: ssl.SSLContext,
+    chain: list[x509.Certificate],
+    key_path: Path,
+    key_setting: str,
+    cert_path: Path,
+) -> None:
+    # ssl loads a chain only from a file: write certificate + chain (public data) to a
+    # private temporary file, load it, remove it.
+    with tempfile.TemporaryDirectory(prefix="hubject-connector-") as directory:
+        combined = Path(directory) / "client-chain.pem"
+        combined.write_bytes(b"".join(certs.cert_pem(c) for c in chain))
+        try:
+            context.load_cert_chain(certfile=str(combined), keyfile=str(key_path))
+        except ssl.SSLError as exc:
+            reason = _ssl_reason(exc)
+            if "KEY_VALUES_MISMATCH" in reason:
+                raise CertificateError(
+                    key_path, f"this key does not belong to the certificate {cert_path}",
+                    key=key_setting,
+                ) from exc
+            raise CertificateError(cert_path, f"cannot use certificate and key: {reason}",
+                                   key="hubject.client_cert") from exc
+
+
+def _fingerprint(config: HubjectConfig) -> bytes:
+    """SHA-256 over the contents of every configured file (missing files count too)."""
+    digest = hashlib.sha256()
+    for path in (config.client_cert, config.client_key, config.client_chain, config.ca_bundle):
+        digest.update(b"\0path\0" + os.fsencode(str(path)))
+        if path is None:
+            continue
+        try:
+            digest.update(path.read_bytes())
+        except OSError as exc:
+            digest.update(f"\0error\0{exc.errno}".encode())
+    return digest.digest()
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedTls:
+    """One loaded set of files: the context and what it presents."""
+
+    context: ssl.SSLContext
+    fingerprint: bytes
+    #: Our client certificate, ``None`` when none is configured.
+    certificate: CertificateInfo | None
+    loaded_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """Our best explanation of why Hubject refused the TLS session."""
+
+    expired: bool
+    message: str
+
+
+class ClientTls:
+    """The TLS context in force for calls to Hubject, reloaded when its files change.
+
+    Create it at start: it loads the files at once and raises ``CertificateError`` (a
+    ``ConfigError``, naming the setting and the file) when they cannot be used, so the
+    service fails fast. Then ``context()`` before each request returns the current
+    context, reloading first when the files changed.
+    """
+
+    def __init__(
+        self,
+        config: HubjectConfig,
+        *,
+        metrics: HubjectMetrics | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        now: WallClock = _utcnow,
+    ) -> None:
+        self._config = config
+        self._metrics = metrics
+        self._clock = clock
+        self._now = now
+        self._warned: set[tuple[bytes, int]] = set()
+        self._loaded = self._load(_fingerprint(config))
+        self._checked_at = clock()
+        self._failed_fingerprint: bytes | None = None
+        self._announce(self._loaded, first=True)
+
+    @property
+    def loaded(self) -> LoadedTls:
+        """The set of files in force (without checking for changes)."""
+        return self._loaded
+
+    @property
+    def certificate(self) -> CertificateInfo | None:
+        """Our client certificate in force, ``None`` when none is configured."""
+        return self._loaded.certificate
+
+    def context(self) -> ssl.SSLContext:
+        """The context for the next request, after a check for rotated files if due."""
+        interval = self._config.cert_reload_interval_seconds
+        if self._clock() - self._checked_at >= interval:
+            self.check()
+        return self._loaded.context
+
+    def check(self) -> bool:
+        """Reload now if the files changed; return whether a new context is in force.
+
+        A set that fails to load is logged and counted; the previous context stays.
+        """
+        self._checked_at = self._clock()
+        fingerprint = _fingerprint(self._config)
+        if fingerprint == self._loaded.fingerprint:
+            self._warn_expiry(self._loaded)
+            return False
+        try:
+            loaded = self._load(fingerprint)
+        except ConfigError as exc:
+            if fingerprint != self._failed_fingerprint:
+                # Logged once per broken set, not at every check.
+                self._failed_fingerprint = fingerprint
+                _log.error("client certificate files changed but cannot be loaded; "
+                           "keeping the previous certificate", error=str(exc))
+            if self._metrics is not None:
+                self._metrics.client_cert_reloads.labels(result="error").inc()
+            return False
+        self._failed_fingerprint = None
+        self._loaded = loaded
+        if self._metrics is not None:
+            self._metrics.client_cert_reloads.labels(result="ok").inc()
+        self._announce(loaded, first=False)
+        return True
+
+    async def watch(self, sleep: Callable[[float], Awaitable[object]] = asyncio.sleep) -> None:
+        """Check the files every ``cert_reload_interval_seconds`` until cancelled.
+
+        Requests check before they go out anyway; this keeps the expiry gauge, the expiry
+        warnings and the rotation current while no request is sent (run it as a task).
+        """
+        interval = max(self._config.cert_reload_interval_seconds, 1.0)
+        while True:
+            await sleep(interval)
+            self.check()
+
+    def _load(self, fingerprint: bytes) -> LoadedTls:
+        context, cert = build_client_context(self._config)
+        info = None
+        if cert is not None and self._config.client_cert is not None:
+            info = certs.describe_certificate(cert, self._config.client_cert, now=self._now())
+            if self._config.operator_id and not certs.subject_carries_operator_id(
+                cert, self._config.operator_id
+            ):
+                _log.warning(
+                    "the client certificate's subject does not carry the OperatorID: "
+                    "Hubject will answer 017 (unauthorized)",
+                    operator_id=self._config.operator_id, subject=info.subject,
+                    file=str(self._config.client_cert),
+                )
+        return LoadedTls(context, fingerprint, info, self._now())
+
+    def _announce(self, loaded: LoadedTls, *, first: bool) -> None:
+        info = loaded.certificate
+        if info is None:
+            _log.warning("no client certificate configured (hubject.client_cert): Hubject "
+                         "refuses connections without one")
+        else:
+            _log.info("client certificate loaded" if first else "client certificate reloaded",
+                      subject=info.subject, issuer=info.issuer,
+                      not_after=info.not_after.isoformat(), days_left=info.days_left,
+                      file=str(info.path))
+        if self._metrics is not None:
+            if info is not None:
+                self._metrics.client_cert_not_after.set(info.not_after.timestamp())
+            else:
+                self._metrics.client_cert_not_after.set(0)
+        self._warn_expiry(loaded)
+
+    def _warn_expiry(self, loaded: LoadedTls) -> None:
+        info = loaded.certificate
+        if info is None:
+            return
+        now = self._now()
+        left = info.not_after - now
+        if left <= dt.timedelta(0):
+            key = (loaded.fingerprint, 0)
+            if key not in self._warned:
+                self._warned.add(key)
+                _log.error("the client certificate has expired: Hubject refuses it",
+                           not_after=info.not_after.isoformat(), file=str(info.path))
+            return
+        for threshold in sorted(EXPIRY_WARNING_DAYS):
+            if left <= dt.timedelta(days=threshold):
+                key = (loaded.fingerprint, threshold)
+                if key not in self._warned:
+                    self._warned.add(key)
+                    _log.warning(
+                        f"the client certificate expires within {threshold} days",
+                        days_left=int(left / dt.timedelta(days=1)),
+                        not_after=info.not_after.isoformat(), file=str(info.path),
+                        threshold_days=threshold,
+                    )
+                break
+
+    def explain_rejection(self) -> Rejection:
+        """Why Hubject most likely refused our TLS session, from what we know locally."""
+        info = self._loaded.certificate
+        if info is None:
+            return Rejection(False, "no client certificate is configured (hubject.client_cert) "
+                                    "and the server requires one")
+        now = self._now()
+        if now >= info.not_after:
+            return Rejection(True, f"our client certificate {info.path} expired at "
+                                   f"{info.not_after.isoformat()}")
+        if now < info.not_before:
+            return Rejection(True, f"our client certificate {info.path} is not valid before "
+                                   f"{info.not_before.isoformat()} (check the clock)")
+        return Rejection(False, f"the server refused our client certificate {info.path} "
+                                f"(subject {info.subject}, issuer {info.issuer}): it is "
+                                "probably not issued by a CA the server trusts")
+
+    def describe_server_failure(self, verify_message: str) -> str:
+        """A sentence for a server certificate that failed verification."""
+        text = verify_message or "verification failed"
+        bundle = self._config.ca_bundle
+        if "expired" in text:
+            return f"the server's certificate has expired ({text})"
+        if "hostname" in text.lower() or "ip address mismatch" in text.lower():
+            return f"the server's certificate does not match the host ({text})"
+        return (f"the server's certificate is not trusted: {text}; it must chain to the "
+                f"configured CA bundle {bundle}")

@@ -1,0 +1,86 @@
+"""Prometheus metrics. Every name starts with ``hubject_connector_``.
+
+Metrics live on a registry that is passed in, so tests use a fresh ``CollectorRegistry``
+and the service its own. A metric family can be registered once per registry; the
+``for_registry`` constructors hand out one shared set per registry.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from typing import Final
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+#: Label value used where an attempt got no HTTP answer or no OICP status code.
+NONE: Final = "none"
+
+# Hubject answers within a few hundred milliseconds usually; AuthorizeStart waits for the
+# EMP (up to about 10 s); timeouts default to 30 s.
+_LATENCY_BUCKETS: Final = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+_lock = threading.Lock()
+_hubject: weakref.WeakKeyDictionary[CollectorRegistry, HubjectMetrics] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+class HubjectMetrics:
+    """Metrics of the calls to Hubject and of the client certificate."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.requests = Counter(
+            "hubject_connector_hubject_requests_total",
+            "HTTP requests sent to Hubject (each attempt counts), by operation, HTTP status "
+            "and OICP status code ('none' where there was no answer or no code).",
+            ("operation", "http_status", "oicp_status"),
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "hubject_connector_hubject_request_duration_seconds",
+            "Time from sending a request to Hubject to its complete answer, per attempt.",
+            ("operation",),
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.retries = Counter(
+            "hubject_connector_hubject_retries_total",
+            "Requests to Hubject repeated, by operation and reason (e.g. http_503, "
+            "oicp_021, connection_failed, timeout).",
+            ("operation", "reason"),
+            registry=registry,
+        )
+        self.rate_limit_waits = Counter(
+            "hubject_connector_hubject_rate_limit_waits_total",
+            "Requests that waited for Hubject's acceptable-use rate limit.",
+            ("operation",),
+            registry=registry,
+        )
+        self.rate_limit_wait_seconds = Counter(
+            "hubject_connector_hubject_rate_limit_wait_seconds_total",
+            "Seconds spent waiting for Hubject's acceptable-use rate limit.",
+            ("operation",),
+            registry=registry,
+        )
+        self.client_cert_not_after = Gauge(
+            "hubject_connector_client_certificate_not_after_timestamp_seconds",
+            "Expiry of the client certificate presented to Hubject (Unix time).",
+            registry=registry,
+        )
+        self.client_cert_reloads = Counter(
+            "hubject_connector_client_certificate_reloads_total",
+            "Times the client certificate files were reloaded after a change, by result.",
+            ("result",),
+            registry=registry,
+        )
+
+    @classmethod
+    def for_registry(cls, registry: CollectorRegistry) -> HubjectMetrics:
+        """The one ``HubjectMetrics`` of ``registry``, created on first use."""
+        with _lock:
+            metrics = _hubject.get(registry)
+            if metrics is None:
+                metrics = _hubject[registry] = cls(registry)
+            return metrics

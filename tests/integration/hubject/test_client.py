@@ -1,0 +1,75 @@
+"""The client's contract: answers decoded, decisions returned, sessions shared safely."""
+
+from __future__ import annotations
+
+import aiohttp
+import pytest
+from prometheus_client import CollectorRegistry
+from structlog.testing import capture_logs
+
+from hubject_connector.certs import DevPki
+from hubject_connector.hubject.client import HubjectClient, trace_config
+from hubject_connector.hubject.errors import OicpStatusError
+from hubject_connector.oicp import codec
+from hubject_connector.oicp.authorization import AuthorizationStart, AuthorizeStart
+from hubject_connector.simulator import Simulator
+
+from .conftest import OPERATOR_ID, authorize_start, client_config, status_push
+
+UNKNOWN_UID = "0A0B0C0D0E0F11"
+
+
+async def test_a_refusal_by_hubject_is_an_answer_not_an_error(
+    dev_pki: DevPki, simulator: Simulator, registry: CollectorRegistry
+) -> None:
+    request = codec.load(AuthorizeStart, {
+        "OperatorID": OPERATOR_ID,
+        "EvseID": "DE*ABC*E1234*1",
+        "Identification": {"RFIDMifareFamilyIdentification": {"UID": UNKNOWN_UID}},
+    })
+    with capture_logs() as logs:
+        async with HubjectClient(client_config(dev_pki, simulator),
+                                 registry=registry) as client:
+            answer = await client.call("AuthorizeStart", request)
+    assert isinstance(answer, AuthorizationStart)
+    assert not answer.authorized
+    assert answer.status_code.code == "102"
+    # The card number never reaches the logs unmasked.
+    assert UNKNOWN_UID not in repr(logs)
+
+
+async def test_a_platform_error_on_authorize_start_is_raised_once(
+    dev_pki: DevPki, simulator: Simulator, registry: CollectorRegistry
+) -> None:
+    simulator.faults.result_false(3, operation="AuthorizeStart", code="021")
+    async with HubjectClient(client_config(dev_pki, simulator), registry=registry) as client:
+        with pytest.raises(OicpStatusError) as raised:
+            await client.call("AuthorizeStart", authorize_start())
+    assert raised.value.code == "021"
+    assert raised.value.transient
+    assert raised.value.attempts == 1
+    assert len(simulator.requests_of("AuthorizeStart")) == 1
+
+
+async def test_an_injected_session_is_used_and_left_open(
+    dev_pki: DevPki, simulator: Simulator, registry: CollectorRegistry
+) -> None:
+    async with aiohttp.ClientSession(trace_configs=[trace_config()]) as session:
+        config = client_config(dev_pki, simulator)
+        async with HubjectClient(config, session=session, registry=registry) as client:
+            answer = await client.call("PushEvseStatus", status_push())
+        assert answer.result
+        assert not session.closed
+        # Still usable by its owner, and by a second client.
+        async with HubjectClient(config, session=session, registry=registry) as client:
+            assert (await client.call("PushEvseStatus", status_push())).result
+    assert len(simulator.requests_of("PushEvseStatus")) == 2
+
+
+async def test_the_wrong_message_for_an_operation_is_refused_before_sending(
+    dev_pki: DevPki, simulator: Simulator, registry: CollectorRegistry
+) -> None:
+    async with HubjectClient(client_config(dev_pki, simulator), registry=registry) as client:
+        with pytest.raises(TypeError, match="PushEvseStatus"):
+            await client.call("PushEvseData", status_push())
+    assert simulator.requests == []

@@ -1,0 +1,118 @@
+"""Real mutual-TLS handshakes against the simulator: who is refused, and how it reads."""
+
+from __future__ import annotations
+
+import shutil
+import ssl
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from hubject_connector import certs
+from hubject_connector.certs import DevPki
+from hubject_connector.hubject.client import HubjectClient
+from hubject_connector.hubject.errors import (
+    ClientCertificateExpired,
+    ClientCertificateRejected,
+    ServerCertificateUntrusted,
+    TlsError,
+)
+from hubject_connector.hubject.tls import ClientTls
+from hubject_connector.oicp.common import Acknowledgement
+from hubject_connector.simulator import Simulator
+
+from .conftest import client_config, status_push
+
+
+async def test_the_right_certificate_is_accepted(
+    dev_pki: DevPki, simulator: Simulator, registry: CollectorRegistry
+) -> None:
+    async with HubjectClient(client_config(dev_pki, simulator), registry=registry) as client:
+        answer = await client.call("PushEvseStatus", status_push())
+    assert isinstance(answer, Acknowledgement)
+    assert answer.result
+    assert answer.status_code.code == "000"
+    seen = simulator.last_client_certificate
+    assert seen is not None
+    assert seen.common_name == "DE*ABC"
+    assert seen.serial_number == certs.load_certificate(dev_pki.cpo_client_cert).serial_number
+    assert simulator.requests_of("PushEvseStatus")[0].path_params == {"operatorID": "DE*ABC"}
+
+
+@pytest.mark.parametrize(
+    ("cert", "key", "error", "words"),
+    [
+        ("other_client_cert", "other_client_key", ClientCertificateRejected, "not issued by"),
+        ("expired_client_cert", "expired_client_key", ClientCertificateExpired, "expired"),
+        (None, None, ClientCertificateRejected, "no client certificate"),
+    ],
+    ids=["wrong-ca", "expired", "no-certificate"],
+)
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2],
+                         ids=["tls1.3", "tls1.2"])
+async def test_refused_client_certificates_fail_clearly(
+    dev_pki: DevPki, simulator: Simulator, registry: CollectorRegistry,
+    cert: str | None, key: str | None, error: type[TlsError], words: str,
+    version: ssl.TLSVersion,
+) -> None:
+    # TLS 1.3 servers check the client certificate after the client finished its side
+    # of the handshake, TLS 1.2 servers within it: both must read the same.
+    config = client_config(
+        dev_pki, simulator,
+        client_cert=getattr(dev_pki, cert) if cert else None,
+        client_key=getattr(dev_pki, key) if key else None,
+    )
+    tls = ClientTls(config)
+    tls.loaded.context.maximum_version = version
+    async with HubjectClient(config, registry=registry, tls=tls) as client:
+        with pytest.raises(error) as raised:
+            await client.call("PushEvseStatus", status_push())
+    assert words in str(raised.value)
+    assert raised.value.operation == "PushEvseStatus"
+    # Refused in the handshake: the request never reached the platform, and a refused
+    # certificate is not hammered with retries.
+    assert raised.value.sent is False
+    assert raised.value.attempts == 1
+    assert simulator.requests == []
+
+
+async def test_a_server_certificate_from_another_ca_is_refused(
+    dev_pki: DevPki, simulator: Simulator, registry: CollectorRegistry
+) -> None:
+    config = client_config(dev_pki, simulator, ca_bundle=dev_pki.other_ca_cert)
+    async with HubjectClient(config, registry=registry) as client:
+        with pytest.raises(ServerCertificateUntrusted) as raised:
+            await client.call("PushEvseStatus", status_push())
+    assert "not trusted" in str(raised.value)
+    assert str(dev_pki.other_ca_cert) in str(raised.value)
+    assert raised.value.sent is False
+    assert simulator.requests == []
+
+
+async def test_rotated_files_are_used_without_a_restart(
+    dev_pki: DevPki, simulator: Simulator, registry: CollectorRegistry, tmp_path: Path
+) -> None:
+    cert_path, key_path = tmp_path / "client.pem", tmp_path / "client.key"
+    shutil.copy(dev_pki.cpo_client_cert, cert_path)
+    shutil.copy(dev_pki.cpo_client_key, key_path)
+    config = client_config(dev_pki, simulator, client_cert=cert_path, client_key=key_path,
+                           cert_reload_interval_seconds=0.0)
+    async with HubjectClient(config, registry=registry) as client:
+        await client.call("PushEvseStatus", status_push("Available"))
+        first = simulator.last_client_certificate
+        # The secret is rotated: new files appear under the same names.
+        new_dir = tmp_path / "new"
+        new_dir.mkdir()
+        rotated = certs.issue_client_certificate(dev_pki, new_dir / "c.pem", new_dir / "c.key")
+        shutil.copy(new_dir / "c.key", key_path)
+        shutil.copy(new_dir / "c.pem", cert_path)
+        await client.call("PushEvseStatus", status_push("Occupied"))
+        second = simulator.last_client_certificate
+    assert first is not None
+    assert second is not None
+    assert first.serial_number == certs.load_certificate(dev_pki.cpo_client_cert).serial_number
+    assert second.serial_number == rotated.serial_number
+    assert registry.get_sample_value(
+        "hubject_connector_client_certificate_not_after_timestamp_seconds"
+    ) == rotated.not_valid_after_utc.timestamp()
