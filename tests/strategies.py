@@ -1,0 +1,450 @@
+"""Hypothesis strategies for the OICP models, derived from the models' own declarations.
+
+``from_model(cls)`` reads ``model.fields_of(cls)`` (types, ID pattern names, length limits,
+decimal places, ranges, item counts) and builds objects that obey them, so a rule added to a
+model is picked up here without another list to keep in step. Rules across fields, which
+the declarations cannot express (exactly one Identification option, an end not before its
+start, ...), are met by overrides registered with ``@override(cls)``: they build valid
+objects directly. Every generated object with ``oicp_issues`` is also filtered on it, as a
+safety net only: an override that builds invalid objects shows up as a Hypothesis health
+check failure, not as silently fewer examples.
+
+Sizes are kept modest (short lists and texts, boundary-length strings made of one repeated
+character), as the tests run on small machines.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from hypothesis import strategies as st
+
+from hubject_connector.oicp import (
+    authorization,
+    cdr,
+    common,
+    evse,
+    notifications,
+    patterns,
+    pricing,
+    remote,
+)
+from hubject_connector.oicp.model import FieldInfo, Rule, fields_of
+
+T = TypeVar("T")
+
+#: Longest free text generated, apart from strings of exactly the field's maximum length.
+TEXT_MAX = 24
+#: Most items in a generated list (unless the model demands more).
+LIST_MAX = 3
+#: Bounds for numbers the model leaves unbounded.
+INT_BOUND = 10**9
+DECIMAL_BOUND = Decimal(10**7)
+#: Decimal places tried where the model does not cap them.
+DEFAULT_PLACES = 4
+#: Date-times between these (naive, then given a fixed offset).
+TIME_MIN = datetime(2000, 1, 1)
+TIME_MAX = datetime(2099, 12, 31)
+#: Longest span between a start and its end.
+SPAN_MAX = timedelta(days=3)
+
+#: Any character that UTF-8 can carry (no lone surrogates).
+CHARACTERS = st.characters(codec="utf-8")
+
+_OVERRIDES: dict[type, Callable[[], st.SearchStrategy[Any]]] = {}
+_CACHE: dict[type, st.SearchStrategy[Any]] = {}
+
+
+def override(model: type) -> Callable[[Callable[[], st.SearchStrategy[T]]], Callable[[], Any]]:
+    """Register a function returning the strategy ``from_model(model)`` is to use."""
+
+    def register(build: Callable[[], st.SearchStrategy[T]]) -> Callable[[], Any]:
+        _OVERRIDES[model] = build
+        _CACHE.pop(model, None)
+        return build
+
+    return register
+
+
+def from_model(model: type[T], **fields: st.SearchStrategy[Any]) -> st.SearchStrategy[T]:
+    """Valid instances of ``model``.
+
+    ``fields`` replaces the strategy of the named fields (Python names); without them, a
+    registered override is used if there is one, else the generic derivation.
+    """
+    if fields:
+        return _checked(model, _generic(model, fields))
+    cached = _CACHE.get(model)
+    if cached is None:
+        build = _OVERRIDES.get(model)
+        base = build() if build is not None else _generic(model, {})
+        cached = _CACHE[model] = _checked(model, base)
+    return cached
+
+
+def _checked(model: type[T], strategy: st.SearchStrategy[T]) -> st.SearchStrategy[T]:
+    if not hasattr(model, "oicp_issues"):
+        return strategy
+    return strategy.filter(_valid)
+
+
+def _valid(obj: Any) -> bool:
+    issues: list[tuple[str, str]] = obj.oicp_issues()
+    return not issues
+
+
+def _generic(model: type[T], fixed: dict[str, st.SearchStrategy[Any]]) -> st.SearchStrategy[T]:
+    infos = fields_of(model)
+    unknown = set(fixed) - {info.name for info in infos}
+    if unknown:
+        raise TypeError(f"{model.__name__} has no fields {sorted(unknown)}")
+    kwargs = {info.name: fixed.get(info.name, field_strategy(info)) for info in infos}
+    return st.builds(model, **kwargs)
+
+
+def _info(model: type, name: str) -> FieldInfo:
+    for info in fields_of(model):
+        if info.name == name:
+            return info
+    raise TypeError(f"{model.__name__} has no field {name!r}")
+
+
+def field_strategy(info: FieldInfo) -> st.SearchStrategy[Any]:
+    """Values for one field: its rules, item counts, and sometimes None if it is optional."""
+    strategy = _value(info.base, info.rule)
+    if info.is_list:
+        low = info.rule.min_items or 0
+        high = max(low, LIST_MAX)
+        if info.rule.max_items is not None:
+            high = min(high, info.rule.max_items)
+        strategy = st.lists(strategy, min_size=low, max_size=high)
+    if info.optional and not info.required:
+        strategy = st.none() | strategy
+    return strategy
+
+
+def value_of(model: type, name: str) -> st.SearchStrategy[Any]:
+    """Values for the field ``name`` of ``model``, never None."""
+    info = _info(model, name)
+    return field_strategy(dataclasses.replace(info, optional=False))
+
+
+def _value(base: Any, rule: Rule) -> st.SearchStrategy[Any]:
+    if isinstance(base, type) and dataclasses.is_dataclass(base):
+        return from_model(base)
+    if isinstance(base, type) and issubclass(base, StrEnum):
+        return st.sampled_from(list(base))
+    if base is str:
+        return text(rule)
+    if base is bool:
+        return st.booleans()
+    if base is int:
+        low = -INT_BOUND if rule.minimum is None else int(rule.minimum)
+        high = INT_BOUND if rule.maximum is None else int(rule.maximum)
+        return st.integers(min_value=low, max_value=high)
+    if base is Decimal:
+        return decimals(rule)
+    if base is datetime:
+        return date_times()
+    raise TypeError(f"no strategy for {base!r}")
+
+
+def text(rule: Rule) -> st.SearchStrategy[str]:
+    """Strings obeying a rule: the named pattern (whole string), and the length limits."""
+    low = rule.min_length or 0
+    high = rule.max_length
+    if rule.pattern is not None:
+        strategy = st.from_regex(patterns.compiled(rule.pattern), fullmatch=True)
+        if low or high is not None:
+            strategy = strategy.filter(
+                lambda s: low <= len(s) and (high is None or len(s) <= high)
+            )
+        return strategy
+    cap = TEXT_MAX if high is None else min(high, TEXT_MAX)
+    strategy = st.text(CHARACTERS, min_size=low, max_size=max(low, cap))
+    if high is not None and high > cap:
+        # The limit itself, cheaply: one character repeated.
+        limit = high
+        strategy = strategy | st.builds(lambda c: c * limit, CHARACTERS)
+    return strategy
+
+
+def decimals(rule: Rule) -> st.SearchStrategy[Decimal]:
+    """Finite decimals within the rule's range, with at most ``places`` decimal places."""
+    low = -DECIMAL_BOUND if rule.minimum is None else Decimal(rule.minimum)
+    high = DECIMAL_BOUND if rule.maximum is None else Decimal(rule.maximum)
+    most = DEFAULT_PLACES if rule.places is None else rule.places
+    return st.integers(0, most).flatmap(
+        lambda places: st.decimals(
+            min_value=low, max_value=high, places=places, allow_nan=False, allow_infinity=False
+        )
+    )
+
+
+def offsets() -> st.SearchStrategy[timezone]:
+    """Fixed UTC offsets in whole minutes, within the ±14 h used on Earth."""
+    return st.integers(-14 * 60, 14 * 60).map(lambda m: timezone(timedelta(minutes=m)))
+
+
+def date_times() -> st.SearchStrategy[datetime]:
+    """Offset-aware date-times (any microseconds) with a fixed offset."""
+    return st.datetimes(min_value=TIME_MIN, max_value=TIME_MAX, timezones=offsets())
+
+
+def later(start: datetime) -> st.SearchStrategy[datetime]:
+    """An instant not before ``start`` (possibly equal), written with any offset."""
+    return st.builds(
+        lambda delta, tz: (start + delta).astimezone(tz),
+        st.timedeltas(min_value=timedelta(0), max_value=SPAN_MAX),
+        offsets(),
+    )
+
+
+def _pair(draw: st.DrawFn) -> tuple[datetime, datetime]:
+    """A start and an end, the end never before the start."""
+    start = draw(date_times())
+    return start, draw(later(start))
+
+
+def _ordered(
+    draw: st.DrawFn, *, start_optional: bool, end_optional: bool
+) -> tuple[datetime | None, datetime | None]:
+    """A start and an end, each possibly absent, the end never before the start."""
+    start, end = _pair(draw)
+    if start_optional and draw(st.booleans()):
+        return None, end
+    if end_optional and draw(st.booleans()):
+        return start, None
+    return start, end
+
+
+def _energy(
+    draw: st.DrawFn, model: type, consumed_name: str, *, consumed_optional: bool
+) -> dict[str, Decimal | None]:
+    """Meter values and consumed energy that agree: consumed = end - start when all given."""
+    meter_start = draw(st.none() | value_of(model, "meter_value_start"))
+    consumed = draw(value_of(model, consumed_name))
+    present = draw(st.booleans())
+    meter_end = meter_start + consumed if meter_start is not None and present else None
+    if consumed_optional and draw(st.booleans()):
+        consumed = None
+        if meter_end is None:
+            meter_end = draw(st.none() | value_of(model, "meter_value_end"))
+    return {
+        "meter_value_start": meter_start,
+        "meter_value_end": meter_end,
+        consumed_name: consumed,
+    }
+
+
+# --- overrides: rules across fields ----------------------------------------------------------
+
+
+def _one_option(name: str, value: Any) -> common.Identification:
+    return _only(common.Identification, name, value)
+
+
+def identification(
+    *options: str, **strategies: st.SearchStrategy[Any]
+) -> st.SearchStrategy[common.Identification]:
+    """Identifications with exactly one option, among ``options`` (field names; all if none).
+
+    ``strategies`` replaces the strategy of an option, e.g. ``qr_code=...``.
+    """
+    names = options or tuple(info.name for info in fields_of(common.Identification))
+    return st.one_of(
+        [
+            strategies.get(name, value_of(common.Identification, name)).map(
+                functools.partial(_one_option, name)
+            )
+            for name in names
+        ]
+    )
+
+
+@override(common.Identification)
+def _identification() -> st.SearchStrategy[common.Identification]:
+    return identification()
+
+
+def qr_code(*, hashed: bool | None = None) -> st.SearchStrategy[common.QRCodeIdentification]:
+    """QR code identifications with a PIN or a HashedPIN (``hashed`` chooses; None: either)."""
+    qr = common.QRCodeIdentification
+    with_pin = from_model(qr, hashed_pin=st.none(), pin=value_of(qr, "pin"))
+    with_hash = from_model(qr, hashed_pin=value_of(qr, "hashed_pin"), pin=st.none())
+    if hashed is None:
+        return with_pin | with_hash
+    return with_hash if hashed else with_pin
+
+
+@override(common.QRCodeIdentification)
+def _qr_code() -> st.SearchStrategy[common.QRCodeIdentification]:
+    return qr_code()
+
+
+# Spec: "The option RFIDIdentification MUST not be used in the eRoamingAuthorization process".
+_AUTHORIZATION_OPTIONS = ("rfid_mifare_family", "qr_code", "plug_and_charge", "remote")
+
+
+@override(authorization.AuthorizeStart)
+def _authorize_start() -> st.SearchStrategy[authorization.AuthorizeStart]:
+    # Spec: AuthorizeStart always carries the PIN in clear text, never a HashedPIN.
+    return from_model(
+        authorization.AuthorizeStart,
+        identification=identification(*_AUTHORIZATION_OPTIONS, qr_code=qr_code(hashed=False)),
+    )
+
+
+@override(authorization.AuthorizeStop)
+def _authorize_stop() -> st.SearchStrategy[authorization.AuthorizeStop]:
+    return from_model(
+        authorization.AuthorizeStop, identification=identification(*_AUTHORIZATION_OPTIONS)
+    )
+
+
+@override(remote.AuthorizeRemoteStart)
+def _authorize_remote_start() -> st.SearchStrategy[remote.AuthorizeRemoteStart]:
+    return from_model(remote.AuthorizeRemoteStart, identification=identification("remote"))
+
+
+@override(cdr.ChargeDetailRecord)
+def _charge_detail_record() -> st.SearchStrategy[cdr.ChargeDetailRecord]:
+    @st.composite
+    def build(draw: st.DrawFn) -> cdr.ChargeDetailRecord:
+        model = cdr.ChargeDetailRecord
+        charging_start, charging_end = _pair(draw)
+        session_start, session_end = _pair(draw)
+        fixed = {
+            "charging_start": charging_start,
+            "charging_end": charging_end,
+            "session_start": session_start,
+            "session_end": session_end,
+            **_energy(draw, model, "consumed_energy", consumed_optional=False),
+        }
+        return draw(from_model(model, **{k: st.just(v) for k, v in fixed.items()}))
+
+    return build()
+
+
+def _typed(model: type[T], **fields: st.SearchStrategy[Any]) -> st.SearchStrategy[T]:
+    # Each notification model accepts only its own Type.
+    return from_model(model, type=st.just(model.TYPE), **fields)  # type: ignore[attr-defined]
+
+
+@override(notifications.ChargingNotificationStart)
+def _notification_start() -> st.SearchStrategy[notifications.ChargingNotificationStart]:
+    return _typed(notifications.ChargingNotificationStart)
+
+
+@override(notifications.ChargingNotificationError)
+def _notification_error() -> st.SearchStrategy[notifications.ChargingNotificationError]:
+    return _typed(notifications.ChargingNotificationError)
+
+
+@override(notifications.ChargingNotificationProgress)
+def _notification_progress() -> st.SearchStrategy[notifications.ChargingNotificationProgress]:
+    model = notifications.ChargingNotificationProgress
+
+    @st.composite
+    def build(draw: st.DrawFn) -> notifications.ChargingNotificationProgress:
+        start, occurred = _pair(draw)
+        # Spec: ChargingDuration is EventOccurred - ChargingStart in milliseconds; at least
+        # one of it and ConsumedEnergyProgress is given.
+        duration_ms = (occurred - start) // timedelta(milliseconds=1)
+        which = draw(st.sampled_from(["duration", "energy", "both"]))
+        energy = value_of(model, "consumed_energy_progress")
+        return draw(
+            _typed(
+                model,
+                charging_start=st.just(start),
+                event_occurred=st.just(occurred),
+                charging_duration=st.just(None if which == "energy" else duration_ms),
+                consumed_energy_progress=st.none() if which == "duration" else energy,
+            )
+        )
+
+    return build()
+
+
+@override(notifications.ChargingNotificationEnd)
+def _notification_end() -> st.SearchStrategy[notifications.ChargingNotificationEnd]:
+    model = notifications.ChargingNotificationEnd
+
+    @st.composite
+    def build(draw: st.DrawFn) -> notifications.ChargingNotificationEnd:
+        charging_start, charging_end = _ordered(draw, start_optional=True, end_optional=False)
+        session_start, session_end = _ordered(draw, start_optional=True, end_optional=True)
+        fixed = {
+            "charging_start": charging_start,
+            "charging_end": charging_end,
+            "session_start": session_start,
+            "session_end": session_end,
+            **_energy(draw, model, "consumed_energy", consumed_optional=True),
+        }
+        return draw(_typed(model, **{k: st.just(v) for k, v in fixed.items()}))
+
+    return build()
+
+
+@override(evse.GeoCoordinates)
+def _geo_coordinates() -> st.SearchStrategy[evse.GeoCoordinates]:
+    # Spec: GeoCoordinatesType, exactly one of the three formats.
+    model = evse.GeoCoordinates
+    return st.one_of(
+        [
+            value_of(model, info.name).map(functools.partial(_only, model, info.name))
+            for info in fields_of(model)
+        ]
+    )
+
+
+def _only(model: type[T], name: str, value: Any) -> T:
+    return model(**{name: value})
+
+
+@override(evse.EvseDataRecord)
+def _evse_data_record() -> st.SearchStrategy[evse.EvseDataRecord]:
+    model = evse.EvseDataRecord
+    payment = evse.PaymentOption
+    # Spec: "No Payment" cannot be combined with another payment option.
+    others = [p for p in payment if p is not payment.NO_PAYMENT]
+    payment_options = st.just([payment.NO_PAYMENT]) | st.lists(
+        st.sampled_from(others), max_size=LIST_MAX
+    )
+    opening_times = st.lists(from_model(evse.OpeningTimes), min_size=1, max_size=LIST_MAX)
+
+    @st.composite
+    def build(draw: st.DrawFn) -> evse.EvseDataRecord:
+        # Spec: OpeningTimes is mandatory when the EVSE is not open around the clock.
+        open_24_hours = draw(st.booleans())
+        times = st.none() | opening_times if open_24_hours else opening_times
+        return draw(
+            from_model(
+                model,
+                is_open_24_hours=st.just(open_24_hours),
+                opening_times=times,
+                payment_options=payment_options,
+            )
+        )
+
+    return build()
+
+
+@override(pricing.PricingProductData)
+def _pricing_product_data() -> st.SearchStrategy[pricing.PricingProductData]:
+    # Spec: a ProductID is unique among an operator's products.
+    model = pricing.PricingProductData
+    info = _info(model, "pricing_product_data_records")
+    records = st.lists(
+        from_model(pricing.PricingProductDataRecord),
+        min_size=info.rule.min_items or 0,
+        max_size=max(info.rule.min_items or 0, LIST_MAX),
+        unique_by=lambda r: r.product_id,
+    )
+    return from_model(model, pricing_product_data_records=records)
