@@ -41,7 +41,7 @@ class MeterValueInBetween:
     """
 
     meter_values: list[Decimal] = wire(
-        "meterValues", aliases=("MeterValues",), places=ENERGY_PLACES
+        "meterValues", aliases=("MeterValues",), places=ENERGY_PLACES, minimum=0
     )
 
 
@@ -49,9 +49,7 @@ class MeterValueInBetween:
 class SignedMeteringValue:
     """Spec: "SignedMeteringValuesType": one signed meter reading (Transparency format)."""
 
-    signed_metering_value: str | None = wire(
-        "SignedMeteringValue", default=None, max_length=3000
-    )
+    signed_metering_value: str | None = wire("SignedMeteringValue", default=None, max_length=3000)
     metering_status: MeteringStatus | None = wire("MeteringStatus", default=None)
 
 
@@ -67,9 +65,7 @@ class CalibrationLawVerificationInfo:
     )
     public_key: str | None = wire("PublicKey", default=None, max_length=1000)
     # The withdrawn 2021 Swagger said 100; the text spec and the OpenAPI say 200.
-    metering_signature_url: str | None = wire(
-        "MeteringSignatureUrl", default=None, max_length=200
-    )
+    metering_signature_url: str | None = wire("MeteringSignatureUrl", default=None, max_length=200)
     metering_signature_encoding_format: str | None = wire(
         "MeteringSignatureEncodingFormat", default=None, max_length=50
     )
@@ -134,13 +130,13 @@ class ChargeDetailRecord:
     session_start: datetime = wire("SessionStart")
     session_end: datetime = wire("SessionEnd")
     meter_value_start: Decimal | None = wire(
-        "MeterValueStart", default=None, places=ENERGY_PLACES
+        "MeterValueStart", default=None, places=ENERGY_PLACES, minimum=0
     )
-    meter_value_end: Decimal | None = wire("MeterValueEnd", default=None, places=ENERGY_PLACES)
-    meter_value_in_between: MeterValueInBetween | None = wire(
-        "MeterValueInBetween", default=None
+    meter_value_end: Decimal | None = wire(
+        "MeterValueEnd", default=None, places=ENERGY_PLACES, minimum=0
     )
-    consumed_energy: Decimal = wire("ConsumedEnergy", places=ENERGY_PLACES)
+    meter_value_in_between: MeterValueInBetween | None = wire("MeterValueInBetween", default=None)
+    consumed_energy: Decimal = wire("ConsumedEnergy", places=ENERGY_PLACES, minimum=0)
     signed_metering_values: list[SignedMeteringValue] | None = wire(
         "SignedMeteringValues", default=None, max_items=SIGNED_METERING_VALUES_MAX
     )
@@ -161,9 +157,7 @@ class ChargeDetailRecord:
             *time_order_issues(
                 self.charging_start, self.charging_end, "ChargingStart", "ChargingEnd"
             ),
-            *time_order_issues(
-                self.session_start, self.session_end, "SessionStart", "SessionEnd"
-            ),
+            *time_order_issues(self.session_start, self.session_end, "SessionStart", "SessionEnd"),
             *consumed_energy_issues(
                 self.consumed_energy, self.meter_value_start, self.meter_value_end
             ),

@@ -92,7 +92,7 @@ class ChargingNotificationStart:
     charging_start: datetime = wire("ChargingStart")
     session_start: datetime | None = wire("SessionStart", default=None)
     meter_value_start: Decimal | None = wire(
-        "MeterValueStart", default=None, places=ENERGY_PLACES
+        "MeterValueStart", default=None, places=ENERGY_PLACES, minimum=0
     )
     operator_id: str = wire("OperatorID", pattern="OperatorID")
     partner_product_id: str | None = wire(
@@ -129,14 +129,12 @@ class ChargingNotificationProgress:
     charging_duration: int | None = wire("ChargingDuration", default=None, minimum=0)
     session_start: datetime | None = wire("SessionStart", default=None)
     consumed_energy_progress: Decimal | None = wire(
-        "ConsumedEnergyProgress", default=None, places=ENERGY_PLACES
+        "ConsumedEnergyProgress", default=None, places=ENERGY_PLACES, minimum=0
     )
     meter_value_start: Decimal | None = wire(
-        "MeterValueStart", default=None, places=ENERGY_PLACES
+        "MeterValueStart", default=None, places=ENERGY_PLACES, minimum=0
     )
-    meter_value_in_between: MeterValueInBetween | None = wire(
-        "MeterValueInBetween", default=None
-    )
+    meter_value_in_between: MeterValueInBetween | None = wire("MeterValueInBetween", default=None)
     operator_id: str = wire("OperatorID", pattern="OperatorID")
     partner_product_id: str | None = wire(
         "PartnerProductID", default=None, max_length=PRODUCT_ID_MAX
@@ -177,14 +175,16 @@ class ChargingNotificationEnd:
     charging_end: datetime = wire("ChargingEnd")
     session_start: datetime | None = wire("SessionStart", default=None)
     session_end: datetime | None = wire("SessionEnd", default=None)
-    consumed_energy: Decimal | None = wire("ConsumedEnergy", default=None, places=ENERGY_PLACES)
+    consumed_energy: Decimal | None = wire(
+        "ConsumedEnergy", default=None, places=ENERGY_PLACES, minimum=0
+    )
     meter_value_start: Decimal | None = wire(
-        "MeterValueStart", default=None, places=ENERGY_PLACES
+        "MeterValueStart", default=None, places=ENERGY_PLACES, minimum=0
     )
-    meter_value_end: Decimal | None = wire("MeterValueEnd", default=None, places=ENERGY_PLACES)
-    meter_value_in_between: MeterValueInBetween | None = wire(
-        "MeterValueInBetween", default=None
+    meter_value_end: Decimal | None = wire(
+        "MeterValueEnd", default=None, places=ENERGY_PLACES, minimum=0
     )
+    meter_value_in_between: MeterValueInBetween | None = wire("MeterValueInBetween", default=None)
     operator_id: str = wire("OperatorID", pattern="OperatorID")
     partner_product_id: str | None = wire(
         "PartnerProductID", default=None, max_length=PRODUCT_ID_MAX
@@ -197,9 +197,7 @@ class ChargingNotificationEnd:
             *time_order_issues(
                 self.charging_start, self.charging_end, "ChargingStart", "ChargingEnd"
             ),
-            *time_order_issues(
-                self.session_start, self.session_end, "SessionStart", "SessionEnd"
-            ),
+            *time_order_issues(self.session_start, self.session_end, "SessionStart", "SessionEnd"),
             *consumed_energy_issues(
                 self.consumed_energy, self.meter_value_start, self.meter_value_end
             ),
@@ -242,9 +240,7 @@ ChargingNotification = (
 )
 
 #: The model for each ``Type``.
-NOTIFICATION_CLASSES: Final[
-    Mapping[ChargingNotificationType, type[ChargingNotification]]
-] = {
+NOTIFICATION_CLASSES: Final[Mapping[ChargingNotificationType, type[ChargingNotification]]] = {
     cls.TYPE: cls
     for cls in (
         ChargingNotificationStart,
