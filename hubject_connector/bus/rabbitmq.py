@@ -1,0 +1,805 @@
+"""The RabbitMQ adapter (aio-pika, robust connection, publisher confirms, manual acks).
+
+Topology, all names derived from ``[bus.rabbitmq]`` (defaults in brackets):
+
+* ``exchange`` ["hubject-connector"]: a durable topic exchange; the backend publishes its
+  events there with the message type as routing key, and the connector its results.
+* work queue ``{queue_prefix}.{name}`` ["hubject-connector.<name>"]: durable, a quorum
+  queue where the broker supports it (classic otherwise, or where a classic one already
+  exists), bound to the exchange by the queue's patterns, dead-lettering to the DLX.
+  Ordered queues have ``x-single-active-consumer``: one replica consumes, the others
+  wait and take over when it goes away. Unordered ones have competing consumers.
+* ``dead_letter_exchange`` ["hubject-connector.dlx"] (topic) and the queue
+  ``{queue_prefix}.dead-letters`` bound with "#", a classic queue because ``dlq list``
+  reads it by getting and returning messages, which a quorum queue counts as deliveries.
+  Each dead letter is the original body and headers plus ``x-death-reason`` (why),
+  ``x-error`` (the exception class), ``x-original-queue`` and ``x-original-routing-key``.
+* one retry exchange and queue per delay, ``{exchange}.retry.{ms}ms`` and
+  ``{queue_prefix}.retry.{ms}ms``: the queue has that message TTL and dead-letters to the
+  default exchange, so a message published there with the work queue's name as routing
+  key comes back to that queue after the delay. The work queue keeps flowing meanwhile,
+  and no broker plugin is needed.
+* ``{queue_prefix}.replies.{instance}``: an exclusive reply queue per connector instance;
+  requests carry ``reply_to`` and ``correlation_id``, and futures wait by correlation id.
+
+After a dropped connection, aio-pika's robust connection reconnects and declares the
+topology and consumers again. Messages whose handlers were running are not acked on the
+new channel (their delivery tags died with the old one): the broker delivers them again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import aio_pika
+import aio_pika.abc
+import aiormq
+import structlog
+from aio_pika.exceptions import (
+    AMQPError,
+    ChannelClosed,
+    ChannelInvalidStateError,
+    DeliveryError,
+    PublishError,
+)
+from yarl import URL
+
+from hubject_connector.bus.base import (
+    DEAD_LETTER_HEADERS,
+    DEAD_LETTERED_AT_HEADER,
+    DEADLINE_HEADER,
+    ERROR_HEADER,
+    LATE_REPLIES,
+    ORIGINAL_MESSAGE_ID_HEADER,
+    ORIGINAL_QUEUE_HEADER,
+    ORIGINAL_ROUTING_KEY_HEADER,
+    REASON_HEADER,
+    RETRIES_HEADER,
+    Bus,
+    Consumer,
+    DeadLetter,
+    DeadLetterNotFound,
+    Handler,
+    IncomingMessage,
+    NotConnected,
+    PendingRequests,
+    QueueSpec,
+    RequestTimeout,
+    Unroutable,
+    clean_headers,
+    correlation_id_for,
+    message_id_for,
+    parse_reply,
+    run_handler,
+    to_body,
+)
+from hubject_connector.bus.contract import CLOUDEVENTS_CONTENT_TYPE, Envelope
+from hubject_connector.config import BusConfig, RabbitMQConfig
+from hubject_connector.errors import BusError
+
+log = structlog.get_logger(__name__)
+
+CONTENT_TYPE: Final = CLOUDEVENTS_CONTENT_TYPE
+#: How long a publish waits for the broker's confirm (or for a reconnection) in all.
+PUBLISH_TIMEOUT_SECONDS: Final = 30.0
+#: How long close() lets handlers in flight finish before handing their messages back.
+CLOSE_GRACE_SECONDS: Final = 10.0
+
+# Errors that mean "the connection or channel is gone for now"; a robust connection heals.
+_CONNECTION_ERRORS: Final = (
+    ChannelInvalidStateError,
+    aiormq.exceptions.AMQPConnectionError,
+    aiormq.exceptions.ChannelClosed,
+    ConnectionError,
+    RuntimeError,  # aiormq: "Writer is None" / closed transport during reconnection
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RabbitMQNames:
+    """Every exchange and queue name, derived from the configuration."""
+
+    config: RabbitMQConfig
+
+    @property
+    def exchange(self) -> str:
+        """The topic exchange for events and results."""
+        return self.config.exchange
+
+    @property
+    def dead_letter_exchange(self) -> str:
+        """The topic exchange dead letters go through (routing key: their queue)."""
+        return self.config.dead_letter_exchange
+
+    @property
+    def dead_letter_queue(self) -> str:
+        """The queue holding the dead letters."""
+        return f"{self.config.queue_prefix}.dead-letters"
+
+    def queue(self, name: str) -> str:
+        """The broker's name of the work queue ``name``."""
+        return f"{self.config.queue_prefix}.{name}"
+
+    def logical(self, physical: str) -> str:
+        """The work queue's own name from the broker's name."""
+        prefix = f"{self.config.queue_prefix}."
+        return physical[len(prefix) :] if physical.startswith(prefix) else physical
+
+    def retry_exchange(self, delay: float) -> str:
+        """The exchange of the retry queue with ``delay``."""
+        return f"{self.config.exchange}.retry.{_ms(delay)}ms"
+
+    def retry_queue(self, delay: float) -> str:
+        """The queue holding messages for ``delay`` before they return to their queue."""
+        return f"{self.config.queue_prefix}.retry.{_ms(delay)}ms"
+
+    def reply_queue(self, instance: str) -> str:
+        """The exclusive reply queue of one connector instance."""
+        return f"{self.config.queue_prefix}.replies.{instance}"
+
+
+def _ms(delay: float) -> int:
+    return max(1, round(delay * 1000))
+
+
+def _redacted(url: str) -> str:
+    parsed = URL(url)
+    return str(parsed.with_password("***")) if parsed.password else url
+
+
+class RabbitMQMessage(IncomingMessage):
+    """A delivery from a RabbitMQ work queue."""
+
+    def __init__(
+        self, bus: RabbitMQBus, delivery: aio_pika.abc.AbstractIncomingMessage, queue: str
+    ) -> None:
+        headers = clean_headers(delivery.headers or {})
+        try:
+            retries = int(headers.get(RETRIES_HEADER, "0"))
+        except ValueError:
+            retries = 0
+        super().__init__(
+            body=delivery.body,
+            headers=headers,
+            message_id=delivery.message_id or str(uuid.uuid4()),
+            queue=queue,
+            routing_key=delivery.routing_key or "",
+            retries=retries,
+            retry_delays=bus.retry_delays,
+            redelivered=bool(delivery.redelivered),
+            correlation_id=delivery.correlation_id,
+            reply_to=delivery.reply_to,
+        )
+        self._bus = bus
+        self._delivery = delivery
+
+    async def _ack(self) -> None:
+        await self._delivery.ack()
+
+    async def _retry(self, delay: float) -> None:
+        # Publish the copy first and ack after: a crash in between delivers it twice,
+        # never zero times.
+        headers = {**self._copied_headers(), RETRIES_HEADER: str(self.retries + 1)}
+        names = self._bus.names
+        await self._bus._publish(
+            names.retry_exchange(delay),
+            names.queue(self.queue),
+            self._copy(headers),
+        )
+        await self._delivery.ack()
+
+    async def _dead_letter(self, reason: str, error: str | None) -> None:
+        await self._bus._publish_dead_letter(
+            queue=self.queue,
+            routing_key=self.routing_key,
+            body=self.body,
+            headers=self._copied_headers(),
+            message_id=self.message_id,
+            retries=self.retries,
+            reason=reason,
+            error=error,
+            correlation_id=self.correlation_id,
+        )
+        await self._delivery.ack()
+
+    async def _release(self) -> None:
+        await self._delivery.nack(requeue=True)
+
+    async def _reply(self, reply: Envelope | bytes) -> None:
+        assert self.reply_to is not None
+        try:
+            await self._bus._publish(
+                "",
+                self.reply_to,
+                _outgoing(
+                    reply, correlation_id=self.correlation_id, message_id=message_id_for(reply)
+                ),
+            )
+        except Unroutable:
+            # The requester's reply queue is gone (it stopped): keep the reply.
+            await self._bus._publish_dead_letter(
+                queue=LATE_REPLIES,
+                routing_key=self.routing_key,
+                body=to_body(reply),
+                headers={},
+                message_id=str(uuid.uuid4()),
+                retries=0,
+                reason=f"late reply: the requester's reply queue {self.reply_to} is gone",
+                error=None,
+                correlation_id=self.correlation_id,
+            )
+
+    def _copied_headers(self) -> dict[str, str]:
+        return {k: v for k, v in self.headers.items() if k != RETRIES_HEADER}
+
+    def _copy(self, headers: Mapping[str, str]) -> aio_pika.Message:
+        return aio_pika.Message(
+            self.body,
+            headers=dict(headers),
+            content_type=self._delivery.content_type or CONTENT_TYPE,
+            message_id=self.message_id,
+            correlation_id=self.correlation_id,
+            reply_to=self.reply_to,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        )
+
+
+class _RabbitMQConsumer(Consumer):
+    def __init__(self, bus: RabbitMQBus, spec: QueueSpec, handler: Handler, validate: bool):
+        self._bus = bus
+        self._spec = spec
+        self._handler = handler
+        self._validate = validate
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._channel: aio_pika.abc.AbstractRobustChannel | None = None
+        self._queue: aio_pika.abc.AbstractQueue | None = None
+        self._tag: str | None = None
+
+    async def start(self, prefetch: int) -> None:
+        bus = self._bus
+        channel = await bus._open_channel()
+        # Ordered queues take one message at a time so that order holds.
+        await channel.set_qos(prefetch_count=1 if self._spec.ordered else prefetch)
+        self._channel = channel
+        self._queue = await bus._declare_work_queue(channel, self._spec)
+        self._tag = await self._queue.consume(self._on_delivery, no_ack=False)
+
+    async def _on_delivery(self, delivery: aio_pika.abc.AbstractIncomingMessage) -> None:
+        # Our own task, not aiormq's: a dropped channel must not cancel a running handler.
+        message = RabbitMQMessage(self._bus, delivery, self._spec.name)
+        task = asyncio.create_task(self._handle(message))
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
+
+    async def _handle(self, message: RabbitMQMessage) -> None:
+        try:
+            await run_handler(message, self._handler, validate=self._validate)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # one message never kills the consumer
+            log.error("bus.handler_crashed", queue=self._spec.name, error=repr(exc))
+
+    async def cancel(self, grace: float = CLOSE_GRACE_SECONDS) -> None:
+        """Stop deliveries; let handlers finish for ``grace`` seconds, then hand theirs back."""
+        if self._queue is not None and self._tag is not None:
+            with contextlib.suppress(*_CONNECTION_ERRORS, AMQPError, TimeoutError):
+                await self._queue.cancel(self._tag)
+        if self._inflight:
+            _, pending = await asyncio.wait(set(self._inflight), timeout=grace)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending)
+        if self._channel is not None:
+            # Closing the channel returns whatever it still holds to the queue.
+            with contextlib.suppress(*_CONNECTION_ERRORS, AMQPError):
+                await self._channel.close()
+        self._bus._consumers.discard(self)
+
+
+class RabbitMQBus(Bus):
+    """The bus on a RabbitMQ broker."""
+
+    def __init__(
+        self,
+        config: RabbitMQConfig,
+        *,
+        retry_delays: Iterable[float] = (5.0, 30.0, 300.0),
+        request_timeout: float = 8.0,
+    ) -> None:
+        super().__init__(retry_delays=tuple(retry_delays), request_timeout=request_timeout)
+        self.config = config
+        self.names = RabbitMQNames(config)
+        #: This connector instance, as its reply queue's name shows.
+        self.instance = uuid.uuid4().hex[:12]
+        self._connection: aio_pika.abc.AbstractRobustConnection | None = None
+        self._channel: aio_pika.abc.AbstractRobustChannel | None = None
+        self._exchanges: dict[str, aio_pika.abc.AbstractExchange] = {}
+        self._queue_types: dict[str, str] = {}
+        self._consumers: set[_RabbitMQConsumer] = set()
+        self._pending = PendingRequests()
+        self._reply_queue: aio_pika.abc.AbstractQueue | None = None
+        self._reply_tasks: set[asyncio.Task[None]] = set()
+
+    @classmethod
+    def from_config(cls, config: BusConfig) -> RabbitMQBus:
+        """The RabbitMQ bus described by the ``[bus]`` section."""
+        return cls(
+            config.rabbitmq,
+            retry_delays=config.retry_delays_seconds,
+            request_timeout=config.request_timeout_seconds,
+        )
+
+    @property
+    def is_connected(self) -> bool:
+        """Whether the connection to the broker is up now."""
+        connection = self._connection
+        return (
+            connection is not None
+            and not connection.is_closed
+            and bool(getattr(connection, "connected", None) and connection.connected.is_set())
+        )
+
+    def _url(self) -> str:
+        url = URL(self.config.url)
+        if self.config.password_file is not None:
+            try:
+                password = self.config.password_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise BusError(f"cannot read bus.rabbitmq.password_file: {exc}") from exc
+            url = url.with_password(password)
+        return str(url)
+
+    async def connect(self) -> None:
+        """Connect, open the publishing channel, declare the shared topology."""
+        if self._connection is not None:
+            return
+        try:
+            connection = await aio_pika.connect_robust(
+                self._url(),
+                reconnect_interval=self.config.reconnect_interval_seconds,
+                client_properties={"connection_name": self.config.connection_name},
+            )
+        except (AMQPError, OSError, TimeoutError) as exc:
+            raise BusError(
+                f"cannot connect to RabbitMQ at {_redacted(self.config.url)}: {exc!r}"
+            ) from exc
+        self._connection = connection
+        try:
+            self._channel = await self._open_channel(publisher_confirms=True)
+            await self._declare_topology(self._channel)
+            reply_channel = await self._open_channel()
+            await reply_channel.set_qos(prefetch_count=self.config.prefetch)
+            self._reply_queue = await reply_channel.declare_queue(
+                self.names.reply_queue(self.instance), exclusive=True, auto_delete=True
+            )
+            await self._reply_queue.consume(self._on_reply, no_ack=False)
+        except BaseException:
+            await connection.close()
+            self._connection = None
+            raise
+        log.info("bus.connected", kind="rabbitmq", url=_redacted(self.config.url))
+
+    async def _open_channel(
+        self, *, publisher_confirms: bool = True
+    ) -> aio_pika.abc.AbstractRobustChannel:
+        if self._connection is None:
+            raise NotConnected("connect() the bus first")
+        channel = await self._connection.channel(
+            publisher_confirms=publisher_confirms, on_return_raises=publisher_confirms
+        )
+        assert isinstance(channel, aio_pika.abc.AbstractRobustChannel)
+        return channel
+
+    async def _declare_topology(self, channel: aio_pika.abc.AbstractRobustChannel) -> None:
+        names = self.names
+        self._exchanges[names.exchange] = await channel.declare_exchange(
+            names.exchange, aio_pika.ExchangeType.TOPIC, durable=True
+        )
+        self._exchanges[names.dead_letter_exchange] = await channel.declare_exchange(
+            names.dead_letter_exchange, aio_pika.ExchangeType.TOPIC, durable=True
+        )
+        dead_letters = await channel.declare_queue(names.dead_letter_queue, durable=True)
+        await dead_letters.bind(names.dead_letter_exchange, routing_key="#")
+        for delay in self.retry_delays:
+            exchange = await channel.declare_exchange(
+                names.retry_exchange(delay), aio_pika.ExchangeType.FANOUT, durable=True
+            )
+            self._exchanges[exchange.name] = exchange
+            retry_queue = await channel.declare_queue(
+                names.retry_queue(delay),
+                durable=True,
+                arguments={
+                    "x-message-ttl": _ms(delay),
+                    # The default exchange routes by queue name: the routing key the
+                    # message was published with here, the work queue's name.
+                    "x-dead-letter-exchange": "",
+                },
+            )
+            await retry_queue.bind(exchange, routing_key="")
+        self._exchanges[""] = channel.default_exchange
+
+    async def _queue_type(self, physical: str, arguments: dict[str, Any]) -> str:
+        """Quorum where the broker takes it, classic where it refuses (probed once)."""
+        known = self._queue_types.get(physical)
+        if known is not None:
+            return known
+        preferred = ["quorum", "classic"] if self.config.quorum_queues else ["classic", "quorum"]
+        last: Exception | None = None
+        for kind in preferred:
+            # A refused declaration closes its channel: probe on a throwaway one.
+            probe = await self._open_channel(publisher_confirms=False)
+            try:
+                await probe.declare_queue(
+                    physical,
+                    durable=True,
+                    arguments={**arguments, "x-queue-type": kind},
+                    robust=False,
+                )
+            except (ChannelClosed, aiormq.exceptions.ChannelPreconditionFailed) as exc:
+                log.info("bus.queue_type_refused", queue=physical, type=kind, error=str(exc))
+                last = exc
+                continue
+            finally:
+                with contextlib.suppress(*_CONNECTION_ERRORS, AMQPError):
+                    await probe.close()
+            self._queue_types[physical] = kind
+            return kind
+        raise BusError(
+            f"RabbitMQ refused to declare queue {physical!r} (it exists with other"
+            f" arguments?): {last}"
+        )
+
+    async def _declare_work_queue(
+        self, channel: aio_pika.abc.AbstractRobustChannel, spec: QueueSpec
+    ) -> aio_pika.abc.AbstractQueue:
+        physical = self.names.queue(spec.name)
+        arguments: dict[str, Any] = {"x-dead-letter-exchange": self.names.dead_letter_exchange}
+        if spec.ordered:
+            arguments["x-single-active-consumer"] = True
+        arguments["x-queue-type"] = await self._queue_type(physical, arguments)
+        # Declared on a robust channel, so it is declared and bound again on reconnect.
+        queue = await channel.declare_queue(physical, durable=True, arguments=arguments)
+        for pattern in spec.patterns:
+            await queue.bind(self.names.exchange, routing_key=pattern)
+        return queue
+
+    async def close(self) -> None:
+        """Stop consumers (handlers finish), fail waiting requests, close the connection."""
+        if self._connection is None:
+            return
+        for consumer in list(self._consumers):
+            await consumer.cancel()
+        self._pending.fail_all(NotConnected("the bus was closed while waiting for a reply"))
+        if self._reply_tasks:
+            await asyncio.wait(set(self._reply_tasks))
+        connection, self._connection = self._connection, None
+        self._channel = None
+        self._exchanges.clear()
+        with contextlib.suppress(*_CONNECTION_ERRORS, AMQPError):
+            await connection.close()
+
+    async def declare(self, queue: QueueSpec | str) -> None:
+        """Declare the work queue and its bindings."""
+        spec = queue if isinstance(queue, QueueSpec) else QueueSpec(queue)
+        channel = await self._open_channel(publisher_confirms=False)
+        try:
+            await self._declare_work_queue(channel, spec)
+        finally:
+            await channel.close()
+
+    async def _publish(
+        self, exchange_name: str, routing_key: str, message: aio_pika.Message
+    ) -> None:
+        """Publish and wait for the confirm; across one reconnection if the link drops."""
+        if self._connection is None or self._channel is None:
+            raise NotConnected("connect() the bus first")
+        deadline = time.monotonic() + PUBLISH_TIMEOUT_SECONDS
+        while True:
+            exchange = self._exchanges.get(exchange_name)
+            if exchange is None:
+                exchange = await self._channel.get_exchange(exchange_name, ensure=False)
+                self._exchanges[exchange_name] = exchange
+            remaining = deadline - time.monotonic()
+            try:
+                await exchange.publish(
+                    message, routing_key, mandatory=True, timeout=max(0.1, remaining)
+                )
+                return
+            except PublishError as exc:
+                raise Unroutable(routing_key) from exc
+            except DeliveryError as exc:
+                raise BusError(f"RabbitMQ refused the message: {exc!r}") from exc
+            except (*_CONNECTION_ERRORS, TimeoutError) as exc:
+                # Not sent, or sent with the confirm lost: send again once the robust
+                # connection is back (a consumer may then see it twice, never zero times).
+                if time.monotonic() >= deadline:
+                    raise BusError(f"publishing to RabbitMQ failed: {exc!r}") from exc
+                log.warning("bus.publish_waiting_for_reconnect", error=repr(exc))
+                await self._wait_for_channel(deadline)
+
+    async def _wait_for_channel(self, deadline: float) -> None:
+        assert self._connection is not None
+        assert self._channel is not None
+        await asyncio.sleep(0.05)
+        try:
+            async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+                await self._connection.connected.wait()
+                await self._channel.ready()
+        except TimeoutError:
+            return
+
+    async def _publish_dead_letter(
+        self,
+        *,
+        queue: str,
+        routing_key: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        message_id: str,
+        retries: int,
+        reason: str,
+        error: str | None,
+        correlation_id: str | None = None,
+    ) -> None:
+        dead_headers = {
+            **headers,
+            REASON_HEADER: reason,
+            ORIGINAL_QUEUE_HEADER: queue,
+            ORIGINAL_ROUTING_KEY_HEADER: routing_key,
+            ORIGINAL_MESSAGE_ID_HEADER: message_id,
+            RETRIES_HEADER: str(retries),
+            DEAD_LETTERED_AT_HEADER: datetime.now(UTC).isoformat(),
+        }
+        if error:
+            dead_headers[ERROR_HEADER] = error
+        await self._publish(
+            self.names.dead_letter_exchange,
+            queue,
+            aio_pika.Message(
+                body,
+                headers=dict[str, Any](dead_headers),
+                message_id=str(uuid.uuid4()),
+                correlation_id=correlation_id,
+                content_type=CONTENT_TYPE,
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            ),
+        )
+
+    async def publish(
+        self,
+        routing_key: str,
+        message: Envelope | bytes,
+        *,
+        headers: Mapping[str, str] | None = None,
+        message_id: str | None = None,
+    ) -> str:
+        """Publish to the topic exchange and wait for the broker's confirm."""
+        message_id = message_id or message_id_for(message)
+        await self._publish(
+            self.names.exchange,
+            routing_key,
+            _outgoing(message, headers=dict(headers or {}), message_id=message_id),
+        )
+        return message_id
+
+    async def consume(
+        self,
+        queue: QueueSpec | str,
+        handler: Handler,
+        *,
+        prefetch: int | None = None,
+        validate: bool = True,
+    ) -> Consumer:
+        """Declare the queue and consume it on a channel of its own."""
+        spec = queue if isinstance(queue, QueueSpec) else QueueSpec(queue)
+        consumer = _RabbitMQConsumer(self, spec, handler, validate)
+        await consumer.start(prefetch or self.config.prefetch)
+        self._consumers.add(consumer)
+        return consumer
+
+    async def request(
+        self,
+        routing_key: str,
+        message: Envelope | bytes,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 - the deadline also goes with the message
+    ) -> Envelope:
+        """Publish with reply_to and correlation_id; wait for the reply until the deadline."""
+        if self._reply_queue is None:
+            raise NotConnected("connect() the bus before sending requests")
+        timeout = self.request_timeout if timeout is None else timeout
+        correlation_id = correlation_id_for(message)
+        future = self._pending.add(correlation_id)
+        try:
+            async with asyncio.timeout(timeout):
+                await self._publish(
+                    self.names.exchange,
+                    routing_key,
+                    _outgoing(
+                        message,
+                        headers={DEADLINE_HEADER: f"{time.time() + timeout:.3f}"},
+                        message_id=message_id_for(message),
+                        correlation_id=correlation_id,
+                        reply_to=self._reply_queue.name,
+                        # Nobody acts on a command after its asker gave up: the broker
+                        # dead-letters it ("expired") instead of delivering it.
+                        expiration=timeout,
+                    ),
+                )
+                body = await future
+        except TimeoutError:
+            self._remember_expired(correlation_id, routing_key)
+            raise RequestTimeout(routing_key, timeout, correlation_id) from None
+        finally:
+            self._pending.discard(correlation_id)
+        return parse_reply(message, body)
+
+    async def _on_reply(self, delivery: aio_pika.abc.AbstractIncomingMessage) -> None:
+        task = asyncio.create_task(self._take_reply(delivery))
+        self._reply_tasks.add(task)
+        task.add_done_callback(self._reply_tasks.discard)
+
+    async def _take_reply(self, delivery: aio_pika.abc.AbstractIncomingMessage) -> None:
+        try:
+            late = None
+            if not self._pending.resolve(delivery.correlation_id, delivery.body):
+                late = self._late_reply(delivery.correlation_id, delivery.body, "")
+                await self._publish_dead_letter(
+                    queue=LATE_REPLIES,
+                    routing_key=late.routing_key,
+                    body=delivery.body,
+                    headers=clean_headers(delivery.headers or {}),
+                    message_id=delivery.message_id or str(uuid.uuid4()),
+                    retries=0,
+                    reason=late.reason,
+                    error=None,
+                    correlation_id=delivery.correlation_id,
+                )
+            await delivery.ack()
+            if late is not None:
+                await self._report_late_reply(late)
+        except (*_CONNECTION_ERRORS, AMQPError, BusError) as exc:
+            log.warning("bus.reply_handling_failed", error=repr(exc))
+
+    # Dead letters: read by getting messages from the dead-letter queue without acking
+    # them; closing the channel puts back every one not acked.
+
+    async def _scan_dead_letters(
+        self,
+        act: Callable[[aio_pika.abc.AbstractIncomingMessage], Awaitable[bool]] | None = None,
+        *,
+        limit: int | None = None,
+    ) -> list[DeadLetter]:
+        channel = await self._open_channel(publisher_confirms=False)
+        letters: list[DeadLetter] = []
+        try:
+            queue = await channel.declare_queue(
+                self.names.dead_letter_queue, passive=True, robust=False
+            )
+            while limit is None or len(letters) < limit:
+                delivery = await queue.get(no_ack=False, fail=False)
+                if delivery is None:
+                    break
+                letters.append(self._dead_letter_from(delivery))
+                if act is not None and await act(delivery):
+                    break
+        finally:
+            with contextlib.suppress(*_CONNECTION_ERRORS, AMQPError):
+                await channel.close()
+        return letters
+
+    def _dead_letter_from(self, delivery: aio_pika.abc.AbstractIncomingMessage) -> DeadLetter:
+        raw = delivery.headers or {}
+        headers = clean_headers(raw)
+        reason = headers.get(REASON_HEADER)
+        queue = headers.get(ORIGINAL_QUEUE_HEADER)
+        routing_key = headers.get(ORIGINAL_ROUTING_KEY_HEADER, delivery.routing_key or "")
+        deaths = raw.get("x-death")
+        if reason is None and isinstance(deaths, list) and deaths:
+            # Dead-lettered by the broker itself (an expired request, a delivery limit).
+            death = deaths[0] if isinstance(deaths[0], dict) else {}
+            broker_reason = _text(death.get("reason")) or "dead-lettered by the broker"
+            queue = queue or self.names.logical(_text(death.get("queue")) or "")
+            keys = death.get("routing-keys")
+            if isinstance(keys, list) and keys:
+                routing_key = _text(keys[0]) or routing_key
+            reason = f"{broker_reason} (by the broker)"
+        at = headers.get(DEAD_LETTERED_AT_HEADER)
+        try:
+            retries = int(headers.get(RETRIES_HEADER, "0"))
+        except ValueError:
+            retries = 0
+        return DeadLetter(
+            id=delivery.message_id or "",
+            queue=queue or "",
+            routing_key=routing_key,
+            reason=reason or "unknown",
+            error=headers.get(ERROR_HEADER),
+            body=delivery.body,
+            headers={k: v for k, v in headers.items() if k not in DEAD_LETTER_HEADERS},
+            message_id=headers.get(ORIGINAL_MESSAGE_ID_HEADER, delivery.message_id or ""),
+            retries=retries,
+            dead_lettered_at=datetime.fromisoformat(at) if at else None,
+        )
+
+    async def list_dead_letters(self, *, limit: int = 100) -> list[DeadLetter]:
+        """The oldest ``limit`` dead letters (they stay in the queue)."""
+        return await self._scan_dead_letters(limit=limit)
+
+    async def _take_dead_letter(
+        self,
+        dead_letter_id: str,
+        then: Callable[[DeadLetter], Awaitable[None]],
+    ) -> DeadLetter:
+        found: list[DeadLetter] = []
+
+        async def act(delivery: aio_pika.abc.AbstractIncomingMessage) -> bool:
+            if delivery.message_id != dead_letter_id:
+                return False
+            letter = self._dead_letter_from(delivery)
+            await then(letter)
+            await delivery.ack()
+            found.append(letter)
+            return True
+
+        await self._scan_dead_letters(act)
+        if not found:
+            raise DeadLetterNotFound(dead_letter_id)
+        return found[0]
+
+    async def replay_dead_letter(self, dead_letter_id: str, *, body: bytes | None = None) -> str:
+        """Publish the dead letter to its work queue again (retries reset), then drop it."""
+
+        async def republish(letter: DeadLetter) -> None:
+            if not letter.queue or letter.queue == LATE_REPLIES:
+                raise BusError(
+                    f"dead letter {dead_letter_id} did not come from a work queue"
+                    f" ({letter.queue or 'unknown'}); publish its body again instead"
+                )
+            await self._publish(
+                "",
+                self.names.queue(letter.queue),
+                aio_pika.Message(
+                    letter.body if body is None else body,
+                    headers=dict(letter.headers),
+                    message_id=letter.message_id,
+                    content_type=CONTENT_TYPE,
+                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                ),
+            )
+
+        letter = await self._take_dead_letter(dead_letter_id, republish)
+        return letter.message_id
+
+    async def delete_dead_letter(self, dead_letter_id: str) -> None:
+        """Remove one dead letter."""
+
+        async def drop(_letter: DeadLetter) -> None:
+            return None
+
+        await self._take_dead_letter(dead_letter_id, drop)
+
+
+def _text(value: object) -> str | None:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value if isinstance(value, str) else None
+
+
+def _outgoing(message: Envelope | bytes, **properties: Any) -> aio_pika.Message:
+    """An AMQP message as the contract has it: persistent, typed, CloudEvents JSON."""
+    return aio_pika.Message(
+        to_body(message),
+        content_type=CONTENT_TYPE,
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        type=None if isinstance(message, bytes) else str(message.type),
+        **properties,
+    )

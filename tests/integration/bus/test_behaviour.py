@@ -1,0 +1,355 @@
+"""The bus's behaviour, the same on every adapter (the ``kit`` fixture runs each test twice)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from hubject_connector.bus.base import (
+    LATE_REPLIES,
+    IncomingMessage,
+    LateReply,
+    QueueSpec,
+    RequestTimeout,
+    RetryLater,
+    Unroutable,
+)
+from hubject_connector.bus.contract import Envelope, MessageType, parse_envelope
+from tests.integration.bus.conftest import (
+    EVSE_STATUS,
+    REMOTE_START,
+    WAIT,
+    BusKit,
+    Collector,
+    dead_letters_where,
+    encode,
+    read_line,
+    remote_start,
+    remote_start_reply,
+    start_worker,
+    status_dict,
+    status_event,
+)
+
+
+def status_queue(kit: BusKit) -> QueueSpec:
+    """A fresh queue bound to status changes."""
+    return QueueSpec(kit.queue("status"), bindings=(EVSE_STATUS,))
+
+
+async def test_published_messages_arrive_and_acked_ones_do_not_come_back(kit: BusKit) -> None:
+    spec = status_queue(kit)
+    bus = await kit.connected()
+    got = Collector()
+    consumer = await bus.consume(spec, got)
+    sent = [status_event(status=s) for s in ("Available", "Occupied", "Reserved")]
+    ids = [await bus.publish(EVSE_STATUS, envelope) for envelope in sent]
+
+    await got.wait_for(3)
+    assert ids == [e.id for e in sent]
+    assert sorted(got.ids) == sorted(ids)
+    statuses = {m.envelope.data["status"] for m in got.messages}
+    assert statuses == {"Available", "Occupied", "Reserved"}
+    assert not any(m.redelivered or m.retries for m in got.messages)
+
+    await consumer.cancel()
+    readiness = [bus.is_connected]
+    await bus.close()
+    readiness.append(bus.is_connected)
+    assert readiness == [True, False]
+    # A new connection sees only what is published from now on: the three were acked.
+    again = await kit.connected()
+    later = Collector()
+    await again.consume(spec, later)
+    marker = status_event(status="OutOfService")
+    await again.publish(EVSE_STATUS, marker)
+    await later.wait_for(1)
+    assert later.ids == [marker.id]
+
+
+async def test_publish_without_a_bound_queue_is_refused_not_dropped(kit: BusKit) -> None:
+    bus = await kit.connected()
+    with pytest.raises(Unroutable, match="no queue is bound"):
+        await bus.publish("com.hubject-connector.cdr.v1", status_event())
+
+
+async def test_failing_handler_dead_letters_with_the_reason_then_replay(kit: BusKit) -> None:
+    spec = status_queue(kit)
+    bus = await kit.connected()
+    seen = Collector()
+    broken = True
+
+    async def handler(message: IncomingMessage) -> None:
+        await seen(message)
+        if broken:
+            raise ValueError("station DE*ABC*E123456*1 is not in the backend's database")
+
+    await bus.consume(spec, handler)
+    sent = status_event()
+    await bus.publish(EVSE_STATUS, sent)
+
+    [letter] = await dead_letters_where(bus, "the dead letter")
+    assert letter.queue == spec.name
+    assert letter.reason == "ValueError: station DE*ABC*E123456*1 is not in the backend's database"
+    assert letter.error == "builtins.ValueError"
+    assert letter.body == sent.to_bytes()
+    assert letter.message_id == sent.id
+    assert letter.routing_key == EVSE_STATUS
+    # A permanent error is not retried: the handler saw the message once.
+    assert len(seen.messages) == 1
+    assert (await bus.get_dead_letter(letter.id)).reason == letter.reason
+
+    broken = False
+    assert await bus.replay_dead_letter(letter.id) == sent.id
+    again = (await seen.wait_for(2))[1]
+    assert again.message_id == sent.id
+    assert again.retries == 0
+    assert again.envelope == sent
+    assert await bus.list_dead_letters() == []
+
+
+async def test_transient_failure_is_retried_later_without_blocking_the_queue(
+    kit: BusKit,
+) -> None:
+    spec = status_queue(kit)
+    bus = await kit.connected()
+    first, second = status_event(status="Occupied"), status_event(status="Available")
+    attempts: dict[str, list[int]] = {first.id: [], second.id: []}
+    done: list[str] = []
+    finished = asyncio.Event()
+
+    async def handler(message: IncomingMessage) -> None:
+        attempts[message.message_id].append(message.retries)
+        if message.message_id == first.id and second.id not in done:
+            raise RetryLater("the backend is busy")
+        done.append(message.message_id)
+        if len(done) == 2:
+            finished.set()
+
+    # Both wait in the queue before anyone consumes, one at a time: the first fails,
+    # and the second must not wait behind the first's retry.
+    await bus.declare(spec)
+    await bus.publish(EVSE_STATUS, first)
+    await bus.publish(EVSE_STATUS, second)
+    await bus.consume(spec, handler, prefetch=1)
+    async with asyncio.timeout(WAIT):
+        await finished.wait()
+
+    assert done == [second.id, first.id]
+    assert attempts[first.id] == [0, 1]
+    assert attempts[second.id] == [0]
+    assert await bus.list_dead_letters() == []
+
+
+async def test_retries_used_up_dead_letter_the_message(kit: BusKit) -> None:
+    spec = status_queue(kit)
+    bus = await kit.connected()
+    retries: list[int] = []
+
+    async def handler(message: IncomingMessage) -> None:
+        retries.append(message.retries)
+        raise RetryLater("Hubject answered 320")
+
+    await bus.consume(spec, handler)
+    sent = status_event()
+    await bus.publish(EVSE_STATUS, sent)
+
+    [letter] = await dead_letters_where(bus, "the message after its last retry")
+    assert retries == [0, 1, 2, 3]  # the first try and one per configured delay
+    assert letter.reason == "gave up after 3 retries: RetryLater: Hubject answered 320"
+    assert letter.retries == 3
+    assert letter.body == sent.to_bytes()
+
+
+async def test_poison_messages_are_dead_lettered_and_the_next_one_is_handled(
+    kit: BusKit,
+) -> None:
+    spec = status_queue(kit)
+    bus = await kit.connected()
+    got = Collector()
+    await bus.consume(spec, got, prefetch=1)
+
+    await bus.publish(EVSE_STATUS, b"this is not JSON")
+    await bus.publish(EVSE_STATUS, encode(status_dict(type="com.hubject-connector.nope.v1")))
+    await bus.publish(
+        EVSE_STATUS, encode(status_dict(data={"evse_id": "no EVSE", "status": "Available"}))
+    )
+    good = status_event()
+    await bus.publish(EVSE_STATUS, good)
+
+    await got.wait_for(1)
+    letters = await dead_letters_where(bus, "three poison messages", count=3)
+    assert got.ids == [good.id]
+    reasons = sorted(letter.reason for letter in letters)
+    assert len(reasons) == 3
+    assert any("is not valid JSON" in r for r in reasons), reasons
+    assert any(r.startswith("ContractError: /type: is not a known message type") for r in reasons)
+    assert any(
+        r.startswith("ContractError: /data/evse_id: does not match the EvseID pattern")
+        for r in reasons
+    ), reasons
+    assert {letter.error for letter in letters} == {"hubject_connector.bus.contract.ContractError"}
+    assert {letter.body for letter in letters} >= {b"this is not JSON"}
+
+    await bus.delete_dead_letter(letters[0].id)
+    assert [d.id for d in await bus.list_dead_letters()] == [d.id for d in letters[1:]]
+
+
+async def answer_remote_start(message: IncomingMessage) -> Envelope:
+    """A backend that accepts every remote start."""
+    return remote_start_reply(message.envelope)
+
+
+async def test_request_gets_its_reply_before_the_deadline(kit: BusKit) -> None:
+    spec = QueueSpec(kit.queue("commands"), bindings=(REMOTE_START,))
+    backend = await kit.connected()
+    await backend.serve(spec, answer_remote_start)
+    connector = await kit.connected()
+
+    commands = [remote_start() for _ in range(3)]
+    replies = await asyncio.gather(
+        *(connector.request(REMOTE_START, c, timeout=WAIT) for c in commands)
+    )
+
+    for command, reply in zip(commands, replies, strict=True):
+        assert reply.type is MessageType.REMOTE_START_REPLY
+        assert reply.correlation_id == command.id
+        assert reply.data["session_id"] == command.data["session_id"]
+        assert reply.data["result"] is True
+
+
+async def test_request_times_out_and_the_late_reply_is_kept(kit: BusKit) -> None:
+    spec = QueueSpec(kit.queue("commands"), bindings=(REMOTE_START,))
+    backend = await kit.connected()
+    received = asyncio.Event()
+    answer = asyncio.Event()
+
+    async def slow(message: IncomingMessage) -> Envelope:
+        received.set()
+        await answer.wait()
+        return remote_start_reply(message.envelope, result=False)
+
+    await backend.serve(spec, slow)
+    connector = await kit.connected()
+    reported: list[LateReply] = []
+    was_reported = asyncio.Event()
+
+    async def report(late: LateReply) -> None:
+        reported.append(late)
+        was_reported.set()
+
+    connector.on_late_reply = report
+    command = remote_start()
+
+    with pytest.raises(RequestTimeout) as caught:
+        await connector.request(REMOTE_START, command, timeout=1.5)
+    assert caught.value.correlation_id == command.id
+    assert received.is_set()
+
+    answer.set()
+    [letter] = await dead_letters_where(connector, "the late reply", queue=LATE_REPLIES)
+    assert letter.reason.startswith("late reply"), letter.reason
+    late = parse_envelope(letter.body)
+    assert late.correlation_id == command.id
+    assert late.data["result"] is False
+    assert letter.routing_key == REMOTE_START
+    async with asyncio.timeout(WAIT):
+        await was_reported.wait()  # reported right after it was kept
+    assert [(r.correlation_id, r.routing_key, r.body) for r in reported] == [
+        (command.id, REMOTE_START, letter.body)
+    ]
+
+
+async def test_command_nobody_took_in_time_is_dead_lettered_not_delivered(
+    kit: BusKit,
+) -> None:
+    spec = QueueSpec(kit.queue("commands"), bindings=(REMOTE_START,))
+    connector = await kit.connected()
+    await connector.declare(spec)
+    stale = remote_start()
+    with pytest.raises(RequestTimeout):
+        await connector.request(REMOTE_START, stale, timeout=1.0)
+
+    # The backend comes up afterwards: it must not start charging for a request
+    # Hubject was already told had failed.
+    backend = await kit.connected()
+    got = Collector()
+    await backend.consume(spec, got)
+    fresh = remote_start()
+    await connector.publish(REMOTE_START, fresh)
+    await got.wait_for(1)
+    [letter] = await dead_letters_where(connector, "the expired command")
+    assert got.ids == [fresh.id]
+    assert letter.message_id == stale.id
+    assert "expired" in letter.reason
+    assert letter.queue == spec.name
+
+
+async def test_message_held_by_a_killed_consumer_is_delivered_again(kit: BusKit) -> None:
+    spec = status_queue(kit)
+    bus = await kit.connected()
+    await bus.declare(spec)
+    sent = status_event()
+    await bus.publish(EVSE_STATUS, sent)
+
+    worker = await start_worker(kit, "hold", spec.name)
+    try:
+        assert await read_line(worker, "HOLDING ") == sent.id
+    finally:
+        worker.kill()  # SIGKILL: no chance to ack, nack or release
+        await worker.wait()
+
+    got = Collector()
+    await bus.consume(spec, got)
+    [message] = await got.wait_for(1)
+    assert message.message_id == sent.id
+    assert message.redelivered
+    assert message.envelope == sent
+
+
+async def test_handler_may_park_a_message_in_the_dead_letters(kit: BusKit) -> None:
+    spec = status_queue(kit)
+    bus = await kit.connected()
+    outcomes: list[str] = []
+
+    async def handler(message: IncomingMessage) -> None:
+        # The consumer settles it after this handler; settling it here first is allowed.
+        await message.dead_letter("the backend asked for it to be parked")
+        outcomes.append("parked")
+
+    await bus.consume(spec, handler, validate=False)
+    await bus.publish(EVSE_STATUS, status_event())
+    [letter] = await dead_letters_where(bus, "the parked message")
+    assert letter.reason == "the backend asked for it to be parked"
+    assert outcomes == ["parked"]
+
+
+async def test_ordered_queue_is_handled_one_at_a_time_in_order_across_replicas(
+    kit: BusKit,
+) -> None:
+    spec = QueueSpec(kit.queue("status"), bindings=(EVSE_STATUS,), ordered=True)
+    replicas = [await kit.connected(), await kit.connected()]
+    handled: list[str] = []
+    running = 0
+    most = 0
+    got = Collector()
+
+    async def handler(message: IncomingMessage) -> None:
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        await asyncio.sleep(0.01)  # room for another replica to overlap, if it could
+        handled.append(message.message_id)
+        running -= 1
+        await got(message)
+
+    for replica in replicas:
+        await replica.consume(spec, handler, prefetch=10)
+    sent = [status_event(evse=f"DE*ABC*E{i:06d}") for i in range(10)]
+    for envelope in sent:
+        await replicas[0].publish(EVSE_STATUS, envelope)
+    await got.wait_for(10)
+
+    assert handled == [e.id for e in sent]
+    assert most == 1

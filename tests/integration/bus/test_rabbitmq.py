@@ -1,0 +1,208 @@
+"""What only the RabbitMQ adapter has: broker topology, reconnection, replicas."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import aio_pika
+import pytest
+
+from hubject_connector.bus.base import IncomingMessage, QueueSpec
+from hubject_connector.bus.rabbitmq import RabbitMQBus, RabbitMQNames
+from tests.integration.bus.conftest import (
+    EVSE_STATUS,
+    BusKit,
+    Collector,
+    close_connections,
+    connection_pids,
+    dead_letters_where,
+    rabbitmqctl,
+    status_event,
+)
+
+pytestmark = pytest.mark.rabbitmq
+
+
+async def queues_by_name(kit: BusKit) -> dict[str, dict[str, Any]]:
+    """The broker's view of this test's queues."""
+    rows = await rabbitmqctl("list_queues", "name", "type", "durable", "arguments")
+    prefix = kit.config.rabbitmq.queue_prefix
+    return {row["name"]: row for row in rows if row["name"].startswith(prefix)}
+
+
+def arguments_of(row: dict[str, Any]) -> dict[str, Any]:
+    """A list_queues row's arguments as a dict (rabbitmqctl gives [name, type, value])."""
+    raw = row["arguments"]
+    if isinstance(raw, dict):
+        return raw
+    return {item[0]: item[-1] for item in raw}
+
+
+async def test_topology_quorum_work_queues_and_a_classic_dead_letter_queue(
+    rabbit_kit: BusKit,
+) -> None:
+    kit = rabbit_kit
+    names = RabbitMQNames(kit.config.rabbitmq)
+    bus = await kit.connected()
+    plain = QueueSpec(kit.queue("cdr"))
+    ordered = QueueSpec(kit.queue("status"), bindings=(EVSE_STATUS,), ordered=True)
+    await bus.declare(plain)
+    await bus.declare(ordered)
+
+    queues = await queues_by_name(kit)
+    assert queues[names.queue(plain.name)]["type"] == "quorum"
+    assert queues[names.queue(plain.name)]["durable"] is True
+    assert arguments_of(queues[names.queue(plain.name)])["x-dead-letter-exchange"] == (
+        kit.config.rabbitmq.dead_letter_exchange
+    )
+    assert "x-single-active-consumer" not in arguments_of(queues[names.queue(plain.name)])
+    assert arguments_of(queues[names.queue(ordered.name)])["x-single-active-consumer"] is True
+    assert queues[names.dead_letter_queue]["type"] == "classic"
+    for delay in kit.config.retry_delays_seconds:
+        retry = arguments_of(queues[names.retry_queue(delay)])
+        assert retry["x-message-ttl"] == 200
+        assert retry["x-dead-letter-exchange"] == ""
+
+
+async def test_existing_classic_queue_is_used_as_it_is(rabbit_kit: BusKit) -> None:
+    """A broker (or an older deployment) that refuses quorum falls back to classic."""
+    kit = rabbit_kit
+    names = RabbitMQNames(kit.config.rabbitmq)
+    spec = QueueSpec(kit.queue("legacy"), bindings=(EVSE_STATUS,))
+    connection = await aio_pika.connect(kit.config.rabbitmq.url)
+    async with connection:
+        channel = await connection.channel()
+        await channel.declare_queue(
+            names.queue(spec.name),
+            durable=True,
+            arguments={"x-dead-letter-exchange": kit.config.rabbitmq.dead_letter_exchange},
+        )
+
+    bus = await kit.connected()
+    got = Collector()
+    await bus.consume(spec, got)
+    sent = status_event()
+    await bus.publish(EVSE_STATUS, sent)
+    await got.wait_for(1)
+    assert got.ids == [sent.id]
+    assert (await queues_by_name(kit))[names.queue(spec.name)]["type"] == "classic"
+
+
+async def test_dead_letter_carries_reason_headers_and_the_original(rabbit_kit: BusKit) -> None:
+    kit = rabbit_kit
+    names = RabbitMQNames(kit.config.rabbitmq)
+    spec = QueueSpec(kit.queue("status"), bindings=(EVSE_STATUS,))
+    bus = await kit.connected()
+
+    async def refuse(message: object) -> None:
+        raise LookupError("no such EVSE at the backend")
+
+    await bus.consume(spec, refuse)
+    sent = status_event()
+    await bus.publish(EVSE_STATUS, sent, headers={"x-tenant": "eu-1"})
+    await dead_letters_where(bus, "the dead letter")
+
+    # What any AMQP tool sees in the dead-letter queue, not only our own API.
+    connection = await aio_pika.connect(kit.config.rabbitmq.url)
+    async with connection:
+        channel = await connection.channel()
+        queue = await channel.declare_queue(names.dead_letter_queue, passive=True)
+        raw = await queue.get(no_ack=False)
+        assert raw.body == sent.to_bytes()
+        headers = raw.headers or {}
+        assert headers["x-death-reason"] == "LookupError: no such EVSE at the backend"
+        assert headers["x-error"] == "builtins.LookupError"
+        assert headers["x-original-queue"] == spec.name
+        assert headers["x-original-message-id"] == sent.id
+        assert headers["x-tenant"] == "eu-1"
+        await raw.nack(requeue=True)
+    # Reading it did not take it away.
+    assert [d.message_id for d in await bus.list_dead_letters()] == [sent.id]
+
+
+async def test_broker_dropping_the_connection_loses_and_duplicates_nothing(
+    rabbit_kit: BusKit,
+) -> None:
+    kit = rabbit_kit
+    spec = QueueSpec(kit.queue("status"), bindings=(EVSE_STATUS,))
+    bus = await kit.connected()
+    assert isinstance(bus, RabbitMQBus)
+    got = Collector()
+    await bus.consume(spec, got)
+
+    before = [status_event() for _ in range(10)]
+    for envelope in before:
+        await bus.publish(EVSE_STATUS, envelope)
+    await got.wait_for(10)
+
+    [dropped] = await close_connections(kit.config.rabbitmq.connection_name)
+
+    # Publishing waits for the robust connection to come back; the consumer is restored.
+    after = [status_event(status="Occupied") for _ in range(10)]
+    for envelope in after:
+        await bus.publish(EVSE_STATUS, envelope)
+    await got.wait_for(20)
+    assert bus.is_connected
+    # A last message behind everything: any duplicate would have arrived before it.
+    marker = status_event(status="Reserved")
+    await bus.publish(EVSE_STATUS, marker)
+    await got.wait_for(21)
+
+    # It really was a new connection that carried the second half.
+    assert await connection_pids(kit.config.rabbitmq.connection_name) not in ([], [dropped])
+    counts = Counter(got.ids)
+    assert set(counts) == {e.id for e in [*before, *after, marker]}
+    assert max(counts.values()) == 1, [i for i, n in counts.items() if n > 1]
+
+
+async def test_replicas_compete_for_an_unordered_queue(rabbit_kit: BusKit) -> None:
+    kit = rabbit_kit
+    spec = QueueSpec(kit.queue("cdr"), bindings=(EVSE_STATUS,))
+    first, second = await kit.connected(), await kit.connected()
+    both = Collector()
+    by_first: list[str] = []
+    by_second: list[str] = []
+
+    async def on_first(message: IncomingMessage) -> None:
+        by_first.append(message.message_id)
+        await both(message)
+
+    async def on_second(message: IncomingMessage) -> None:
+        by_second.append(message.message_id)
+        await both(message)
+
+    await first.consume(spec, on_first, prefetch=1)
+    await second.consume(spec, on_second, prefetch=1)
+    sent = [status_event() for _ in range(20)]
+    for envelope in sent:
+        await first.publish(EVSE_STATUS, envelope)
+    await both.wait_for(20)
+
+    assert by_first
+    assert by_second
+    assert not set(by_first) & set(by_second)
+    assert set(both.ids) == {e.id for e in sent}
+
+
+async def test_ordered_queue_has_one_active_replica_and_hands_over(rabbit_kit: BusKit) -> None:
+    kit = rabbit_kit
+    spec = QueueSpec(kit.queue("status"), bindings=(EVSE_STATUS,), ordered=True)
+    active, standby = await kit.connected(), await kit.connected()
+    got_active, got_standby = Collector(), Collector()
+    await active.consume(spec, got_active)
+    await standby.consume(spec, got_standby)
+
+    sent = [status_event(evse=f"DE*ABC*E{i:06d}") for i in range(10)]
+    for envelope in sent:
+        await standby.publish(EVSE_STATUS, envelope)
+    await got_active.wait_for(10)
+    assert got_active.ids == [e.id for e in sent]  # one at a time, in order
+    assert got_standby.ids == []
+
+    await active.close()  # the active replica goes away
+    more = [status_event(evse=f"DE*ABC*E{i:06d}") for i in range(10, 15)]
+    for envelope in more:
+        await standby.publish(EVSE_STATUS, envelope)
+    await got_standby.wait_for(5)
+    assert got_standby.ids == [e.id for e in more]
