@@ -240,6 +240,7 @@ class HubjectClient:
             config.rate_limits, period=rate_period_seconds, clock=clock, sleep=sleep
         )
         self._base_url = config.url
+        self._watcher: asyncio.Task[None] | None = None
 
     @property
     def metrics(self) -> HubjectMetrics:
@@ -261,6 +262,9 @@ class HubjectClient:
         """Load the certificates and open the session. Raises ``ConfigError`` if unusable."""
         if self._tls is None:
             self._tls = ClientTls(self._config, metrics=self._metrics)
+            # Without traffic nothing would look at the files: keep rotation, the expiry
+            # gauge and the 30/7-day warnings current in the background.
+            self._watcher = asyncio.create_task(self._tls.watch(), name="hubject-cert-watch")
         if self._session is None:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(ssl=self._tls.context()),
@@ -270,7 +274,12 @@ class HubjectClient:
             )
 
     async def close(self) -> None:
-        """Close the session if the client made it."""
+        """Stop the certificate watch and close the session if the client made it."""
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+            self._watcher = None
         if self._session is not None and self._owns_session:
             await self._session.close()
             self._session = None

@@ -110,15 +110,23 @@ class RateLimiter:
     async def acquire(self) -> tuple[int, float]:
         """Wait until a call fits and take its slot: ``(token, seconds waited)``.
 
-        Give the token back with ``release`` once the call is answered or failed.
+        Give the token back with ``release`` once the call is answered or failed. The
+        seconds waited are 0.0 unless the call was held back by the limit, queueing
+        behind an earlier caller that waits for a slot included.
         """
+        start = self._clock()
+        # The lock is held across an await only by a caller waiting for a slot, so
+        # finding it taken is waiting for the limit too.
+        held_back = self._lock.locked()
         async with self._lock:
-            start = self._clock()
             while True:
                 now = self._clock()
                 delay = self.window.delay(now)
                 if delay <= 0:
-                    return self.window.start(now), now - start
+                    # Two readings of a real clock always differ a little: without this,
+                    # every call would count as a wait in the metrics.
+                    return self.window.start(now), (now - start) if held_back else 0.0
+                held_back = True
                 if math.isinf(delay):
                     self._finished.clear()
                     await self._finished.wait()

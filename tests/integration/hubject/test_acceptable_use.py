@@ -9,10 +9,11 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from hubject_connector.certs import DevPki
 from hubject_connector.hubject.client import HubjectClient
-from hubject_connector.oicp import codec
+from hubject_connector.oicp import codec, messages
 from hubject_connector.oicp.common import Acknowledgement
 from hubject_connector.simulator import Simulator
-from hubject_connector.simulator.recording import max_calls_in_window
+from hubject_connector.simulator.recording import max_calls_in_window, overlapping_pairs
+from tests.unit.simulator import payloads
 
 from .conftest import client_config, status_push
 
@@ -57,6 +58,48 @@ async def test_concurrent_pushes_never_overlap_nor_exceed_the_limit(
     assert waited > 0
 
 
+
+async def test_concurrent_calls_of_an_unserialized_operation_keep_the_limit(
+    dev_pki: DevPki, simulator: Simulator, registry: CollectorRegistry
+) -> None:
+    # CDRs may run in parallel (only pushes are serialized), so here the limiter alone
+    # stands between many callers and Hubject's limit.
+    window = WINDOW_SECONDS / 2
+    simulator.set_rate_limit("ChargeDetailRecord", None)
+    held = simulator.faults.hold(operation="ChargeDetailRecord")
+    config = client_config(dev_pki, simulator, rate_limits={"ChargeDetailRecord": LIMIT})
+    cdrs = [
+        messages.decode_message("eRoamingChargeDetailRecord", payloads.encode(
+            payloads.cdr(f"5e7c1a2b-0d3f-4a6e-9b8c-1f2e3d4c5b{n:02d}")))
+        for n in range(CALLERS)
+    ]
+    async with HubjectClient(config, registry=registry, rate_period_seconds=window) as client:
+        calls = [asyncio.create_task(client.call("ChargeDetailRecord", cdr)) for cdr in cdrs]
+        try:
+            await held.arrived.wait()
+            # While one CDR is held unanswered, the others the limit allows are answered
+            # (were CDRs serialized, this would time out).
+            await simulator.wait_for_requests(LIMIT - 1, operation="ChargeDetailRecord")
+            held.release()
+            answers = await asyncio.gather(*calls)
+        finally:
+            # On failure, leave no call running into the closed session.
+            held.release()
+            for call in calls:
+                call.cancel()
+            await asyncio.gather(*calls, return_exceptions=True)
+    assert all(isinstance(a, Acknowledgement) and a.result for a in answers)
+    records = simulator.requests_of("ChargeDetailRecord")
+    assert len(records) == CALLERS
+    assert len(simulator.state.cdrs) == CALLERS
+    assert overlapping_pairs(records), "calls that may overlap were not serialized"
+    assert max_calls_in_window(records, window) <= LIMIT
+    # The first LIMIT callers found a free slot; every later one was held back (waiting
+    # itself, or queued behind a caller that waits).
+    assert registry.get_sample_value("hubject_connector_hubject_rate_limit_waits_total",
+                                     {"operation": "ChargeDetailRecord"}) == CALLERS - LIMIT
+
+
 async def test_a_push_waits_for_the_previous_push_including_its_retries(
     dev_pki: DevPki, simulator: Simulator, registry: CollectorRegistry
 ) -> None:
@@ -99,6 +142,9 @@ async def test_metrics_carry_operation_and_statuses(
                   operation="PushEvseStatus") == 3
     retries = "hubject_connector_hubject_retries_total"
     assert sample(retries, operation="PushEvseStatus", reason="http_503") == 1
+    # Three calls are far below the limit: none waited for it.
+    assert sample("hubject_connector_hubject_rate_limit_waits_total",
+                  operation="PushEvseStatus") is None
     assert sample(retries, operation="PushEvseStatus", reason="oicp_021") == 1
     not_after = sample("hubject_connector_client_certificate_not_after_timestamp_seconds")
     assert not_after is not None

@@ -68,6 +68,10 @@ async def test_retry_after_of_a_429_is_honoured(
     # The backoff alone would be at most 0.01 s; the server asked for a second.
     waits = [e["delay_seconds"] for e in logs if e["event"] == "repeating request to Hubject"]
     assert waits == [1.0]
+    # ... and really waited it: the repeat reached the server a second after the 429 left.
+    # (A lower bound only; asyncio may wake a timer up to its clock resolution early.)
+    assert first.ended is not None
+    assert second.started - first.ended >= 1.0 - 0.01
     assert retries(registry, "PushEvseStatus", "http_429") == 1
 
 

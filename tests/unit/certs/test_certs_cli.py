@@ -30,6 +30,8 @@ def test_dev_pki_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     cert = certs.load_certificate(tmp_path / "pki" / "cpo-client.pem")
     assert certs.subject_carries_operator_id(cert, "NL*XYZ")
     assert stat.S_IMODE((tmp_path / "pki" / "cpo-client.key").stat().st_mode) == 0o600
+    # File names only: no key material on the terminal.
+    assert "PRIVATE KEY" not in out
 
 
 def test_dev_pki_refuses_a_bad_operator_id(tmp_path: Path,
@@ -93,3 +95,22 @@ def test_inspect_command_names_a_missing_file(tmp_path: Path,
     missing = tmp_path / "nope.pem"
     assert run("certs", "inspect", str(missing)) == 2
     assert str(missing) in capsys.readouterr().err
+
+
+def test_inspect_never_prints_a_private_key(dev_pki: DevPki, tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    key_pem = dev_pki.cpo_client_key.read_text()
+    body = "".join(key_pem.splitlines()[1:-1])
+    # A key file given by mistake is refused without being echoed ...
+    assert run("certs", "inspect", str(dev_pki.cpo_client_key)) == 2
+    captured = capsys.readouterr()
+    assert "PRIVATE KEY" not in captured.out + captured.err
+    assert body[:40] not in captured.out + captured.err
+    # ... and a file holding certificate and key shows the certificate only.
+    combined = tmp_path / "combined.pem"
+    combined.write_text(dev_pki.cpo_client_cert.read_text() + key_pem)
+    assert run("certs", "inspect", str(combined), "--operator-id", "DE*ABC") == 0
+    out = capsys.readouterr().out
+    assert "subject:     CN=DE*ABC,OU=DE*ABC" in out
+    assert "PRIVATE KEY" not in out
+    assert body[:40] not in out

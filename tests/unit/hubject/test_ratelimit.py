@@ -129,6 +129,25 @@ def test_the_limiter_waits_instead_of_failing() -> None:
     assert clock.slept == [pytest.approx(60.0), pytest.approx(60.0)]
 
 
+def test_a_call_within_the_limit_reports_no_wait_on_a_real_clock() -> None:
+    # A real clock moves between two readings; that is no wait, and the metrics count
+    # only calls the limit held back.
+    clock = FakeClock()
+
+    def ticking() -> float:
+        clock.now += 1e-7
+        return clock.now
+
+    limiter = RateLimiter(2, 60.0, clock=ticking, sleep=clock.sleep)
+    waits = []
+    for _ in range(3):
+        token, waited = run(limiter.acquire())
+        waits.append(waited)
+        limiter.release(token)
+    assert waits[:2] == [0.0, 0.0]
+    assert waits[2] == pytest.approx(60.0)
+
+
 def test_the_slot_context_releases_on_errors() -> None:
     clock = FakeClock()
     limiter = RateLimiter(1, 60.0, clock=clock, sleep=clock.sleep)
@@ -161,6 +180,18 @@ def test_gates_follow_the_operation_table_and_overrides() -> None:
     assert gates["ChargeDetailRecord"].lock is None
     # Hubject→CPO operations have no limit of Hubject's.
     assert gates["AuthorizeRemoteStart"].limiter is None
+
+
+def test_default_limits_are_hubjects_acceptable_use_numbers() -> None:
+    # Calls per minute from Hubject's acceptable-use rules (design.md).
+    expected = {
+        "PushEvseStatus": 2000, "PushEvseData": 375, "AuthorizeStart": 200,
+        "AuthorizeStop": 50, "ChargeDetailRecord": 350, "ChargingNotifications": 100,
+        "PushPricingProductData": 6, "PushEVSEPricing": 6,
+    }
+    gates = build_gates({})
+    limits = {name: g.limiter.limit for name, g in gates.items() if g.limiter is not None}
+    assert limits == expected
 
 
 def test_effective_limit() -> None:
