@@ -30,7 +30,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy --strict hubject_connector tests bench
+	$(BIN)/mypy --strict hubject_connector tests $(wildcard bench/*.py)
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit
