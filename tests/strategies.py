@@ -274,12 +274,13 @@ def _identification() -> st.SearchStrategy[common.Identification]:
 
 
 def qr_code(*, hashed: bool | None = None) -> st.SearchStrategy[common.QRCodeIdentification]:
-    """QR code identifications with a PIN or a HashedPIN (``hashed`` chooses; None: either)."""
+    """QR code identifications with a PIN or a HashedPIN (``hashed`` chooses; None: any)."""
     qr = common.QRCodeIdentification
     with_pin = from_model(qr, hashed_pin=st.none(), pin=value_of(qr, "pin"))
     with_hash = from_model(qr, hashed_pin=value_of(qr, "hashed_pin"), pin=st.none())
     if hashed is None:
-        return with_pin | with_hash
+        # Both are optional outside AuthorizeStart: the contract alone is valid too.
+        return with_pin | with_hash | from_model(qr, hashed_pin=st.none(), pin=st.none())
     return with_hash if hashed else with_pin
 
 

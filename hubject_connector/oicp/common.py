@@ -83,9 +83,11 @@ class QRCodeIdentification:
     pin: str | None = wire("PIN", default=None, max_length=20)
 
     def oicp_issues(self) -> list[tuple[str, str]]:
-        # Spec: "HashedPIN" and "PIN" are a choice: one of them, not both.
-        if (self.hashed_pin is None) == (self.pin is None):
-            return [("", "needs exactly one of HashedPIN and PIN")]
+        # Spec: "HashedPIN" and "PIN" are a choice, so never both. Both are optional, though:
+        # a CDR or notification may name the contract alone, and refusing it would hold back
+        # a CDR (money) for no rule of Hubject's. AuthorizeStart asks for the PIN itself.
+        if self.hashed_pin is not None and self.pin is not None:
+            return [("", "takes one of HashedPIN and PIN, not both")]
         return []
 
 

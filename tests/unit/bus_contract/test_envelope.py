@@ -250,11 +250,9 @@ def test_no_payment_cannot_be_combined(example: Example) -> None:
         ({"kind": "rfid_mifare_family", "uid": "1234ABCD", "evco_id": "DE-8PS-C12345678-9"},
          "/data/identification/evco_id: is not allowed here"),
         ({"kind": "remote"}, "/data/identification/evco_id: is required"),
-        ({"kind": "qr_code", "evco_id": "DE-8PS-C12345678-9"},
-         "/data/identification: needs exactly one of pin and hashed_pin"),
         ({"kind": "qr_code", "evco_id": "DE-8PS-C12345678-9", "pin": "1234",
           "hashed_pin": {"value": "$2a$10$abcdefghijk", "function": "Bcrypt"}},
-         "/data/identification: needs exactly one of pin and hashed_pin"),
+         "/data/identification: takes one of pin and hashed_pin, not both"),
     ],
 )
 def test_identification_problems_are_named(

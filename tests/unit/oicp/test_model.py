@@ -175,3 +175,16 @@ def test_protocol_layer_imports_no_io() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.strip()
     assert out == "", f"the pure OICP layer imported {out}"
+
+
+def test_qr_code_takes_a_pin_or_a_hash_or_neither_but_not_both() -> None:
+    qr = "QRCodeIdentification"
+    alone = codec.load(Identification, {qr: {"EvcoID": "DE*8EO*Aet5e4*3"}})
+    assert alone.evco_id() == "DE*8EO*Aet5e4*3"
+    both = {"EvcoID": "DE*8EO*Aet5e4*3", "PIN": "1234",
+            "HashedPIN": {"Value": "a5ghdhf73h", "Function": "Bcrypt"}}
+    with pytest.raises(OicpValidationError) as info:
+        codec.load(Identification, {qr: both})
+    assert [str(i) for i in info.value.issues] == [
+        "/QRCodeIdentification: takes one of HashedPIN and PIN, not both"
+    ]

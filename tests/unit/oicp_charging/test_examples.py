@@ -124,7 +124,7 @@ def test_example_with_all_five_identifications_is_refused_for_that(
     pointer = "/" + "/".join(str(s) for s in IDENTIFICATION_PATH[model])
     # First fault found: its QR code option carries both a PIN and a HashedPIN.
     assert _issues(model, example) == [
-        f"{pointer}/QRCodeIdentification: needs exactly one of HashedPIN and PIN"
+        f"{pointer}/QRCodeIdentification: takes one of HashedPIN and PIN, not both"
     ]
     # With that repaired, the five options at once (IdentificationType is a choice).
     del _identification(example, model)["QRCodeIdentification"]["HashedPIN"]
