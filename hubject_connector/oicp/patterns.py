@@ -41,7 +41,9 @@ CHARGING_POOL_ID: Final = r"[A-Za-z]{2}\*?[A-Za-z0-9]{3}\*?P[A-Za-z0-9\*]{1,30}"
 TIME_ZONE: Final = r"UTC[+-][0-9]{2}:[0-9]{2}"
 # Spec: "LanguageCodeType" (ISO 639-1 or 639-2/T with optional region and private tag).
 LANGUAGE_CODE: Final = r"[a-z]{2,3}(?:-[A-Z]{2,3}(?:-[a-zA-Z]{4})?)?(?:-x-[a-zA-Z0-9]{1,8})?"
-# Spec: "hh:mm" in OpeningTimes and ProductAvailabilityTimes periods.
+# Spec: "hh:mm" in OpeningTimes and ProductAvailabilityTimes periods. The spec's
+# "[0-9]{2}:[0-9]{2}" would also take "24:00" and "99:99"; only times of day 00:00 to
+# 23:59 are taken here (and in the bus contract's hh:mm).
 TIME_OF_DAY: Final = r"([01][0-9]|2[0-3]):[0-5][0-9]"
 # Spec: "HotlinePhoneNumber": "+" and 5 to 15 digits.
 PHONE_NUMBER: Final = r"\+[0-9]{5,15}"
@@ -49,7 +51,9 @@ PHONE_NUMBER: Final = r"\+[0-9]{5,15}"
 GEO_GOOGLE: Final = r"-?1?\d{1,2}\.\d{1,6}\s*\,?\s*-?1?\d{1,2}\.\d{1,6}"
 GEO_DECIMAL_DEGREE: Final = r"-?1?\d{1,2}\.\d{1,6}"
 GEO_DMS: Final = r"-?1?\d{1,2}°[ ]?\d{1,2}'[ ]?\d{1,2}\.\d+''"
-# Spec: "PIN" of QRCodeIdentification (hash-less form) and "HashedPIN" value.
+# Spec: "HashValueType", the "Value" of a HashedPIN. The spec writes the class with
+# doubled backslashes, which taken literally admits a backslash; no hash encoding (hex,
+# Base64, bcrypt) produces one, so it is left out.
 HASHED_PIN: Final = r"[0-9A-Za-z\.+/=\$]{10,100}"
 # Spec: "CountryCodeType": ISO 3166-1 alpha-3.
 COUNTRY_CODE: Final = r"[A-Z]{3}"

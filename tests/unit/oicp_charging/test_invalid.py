@@ -46,6 +46,17 @@ QR_HASHED = {
     }
 }
 
+RFID_BAD_TYPE = {"RFIDIdentification": {"UID": p.UID, "RFID": "mifare"}}
+RFID_BAD_TYPE_ISSUE = (
+    "/Identification/RFIDIdentification/RFID: must be one of: mifareCls, mifareDes, calypso, "
+    "nfc, mifareFamily"
+)
+RFID_BAD_EXPIRY = {"RFIDIdentification": {"UID": p.UID, "RFID": "nfc", "ExpiryDate": "2030-12"}}
+RFID_BAD_EXPIRY_ISSUE = (
+    "/Identification/RFIDIdentification/ExpiryDate: is not a date-time of the form "
+    "YYYY-MM-DDThh:mm:ssTZD"
+)
+
 Loader = Callable[[dict[str, Any]], Any]
 
 
@@ -117,6 +128,11 @@ CASES = [
     _case(AUTHORIZE_START, p.authorize_start, ("Identification",), QR_HASHED,
           "/Identification: QRCodeIdentification must carry the PIN in clear text in "
           "AuthorizeStart, not a HashedPIN", id="start-hashed-pin"),
+    # RFIDIdentification is refused here, but its own fields are checked first.
+    _case(AUTHORIZE_START, p.authorize_start, ("Identification",), RFID_BAD_TYPE,
+          RFID_BAD_TYPE_ISSUE, id="start-bad-rfid-type"),
+    _case(AUTHORIZE_START, p.authorize_start, ("Identification",), RFID_BAD_EXPIRY,
+          RFID_BAD_EXPIRY_ISSUE, id="start-bad-expiry-date"),
     # --- AuthorizeStop --------------------------------------------------------------
     _case(AUTHORIZE_STOP, p.authorize_stop, ("SessionID",), DELETE,
           "/SessionID: is mandatory and missing", id="stop-missing-session"),
@@ -133,6 +149,11 @@ CASES = [
     _case(AUTHORIZE_STOP, p.authorize_stop, ("Identification",), RFID_IDENTIFICATION,
           "/Identification: RFIDIdentification must not be used in the authorization process "
           "(use RFIDMifareFamilyIdentification)", id="stop-rfid-identification"),
+    # A GUID without its hyphens is not a SessionID.
+    _case(AUTHORIZE_STOP, p.authorize_stop, ("SessionID",), "5e7c1a2b0d3f4a6e9b8c1f2e3d4c5b6a",
+          "/SessionID: does not match the SessionID pattern", id="stop-session-without-hyphens"),
+    _case(AUTHORIZE_STOP, p.authorize_stop, ("Identification",), RFID_BAD_EXPIRY,
+          RFID_BAD_EXPIRY_ISSUE, id="stop-bad-expiry-date"),
     # --- AuthorizationStart / AuthorizationStop (answers) ---------------------------
     _case(AUTHORIZATION_START, p.authorization_start, ("StatusCode",), DELETE,
           "/StatusCode: is mandatory and missing", id="answer-missing-status"),
@@ -149,10 +170,22 @@ CASES = [
           "/AuthorizationStopIdentifications/1: exactly one identification option must be "
           "given (got RFIDMifareFamilyIdentification, RemoteIdentification)",
           id="answer-stop-identification-two-options"),
+    _case(AUTHORIZATION_START, p.authorization_start, ("AuthorizationStopIdentifications", 0),
+          RFID_BAD_EXPIRY,
+          "/AuthorizationStopIdentifications/0/RFIDIdentification/ExpiryDate: is not a "
+          "date-time of the form YYYY-MM-DDThh:mm:ssTZD", id="answer-stop-identification-date"),
     _case(AUTHORIZATION_STOP, p.authorization_stop, ("AuthorizationStatus",), DELETE,
           "/AuthorizationStatus: is mandatory and missing", id="stop-answer-missing-status"),
     _case(AUTHORIZATION_STOP, p.authorization_stop, ("StatusCode", "Code"), 0,
           "/StatusCode/Code: must be a string", id="stop-answer-code-not-string"),
+    _case(AUTHORIZATION_STOP, p.authorization_stop, ("AuthorizationStatus",), "Denied",
+          "/AuthorizationStatus: must be one of: Authorized, NotAuthorized",
+          id="stop-answer-bad-status"),
+    _case(AUTHORIZATION_STOP, p.authorization_stop, ("ProviderID",), "DE*XYZ*1",
+          "/ProviderID: does not match the ProviderID pattern", id="stop-answer-provider"),
+    _case(AUTHORIZATION_STOP, p.authorization_stop, ("CPOPartnerSessionID",), LONG_251,
+          "/CPOPartnerSessionID: is 251 characters long, over the limit of 250",
+          id="stop-answer-cpo-partner-session-too-long"),
     # --- ChargeDetailRecord ---------------------------------------------------------
     _case(CDR, p.charge_detail_record, ("ConsumedEnergy",), DELETE,
           "/ConsumedEnergy: is mandatory and missing", id="cdr-missing-energy"),
@@ -302,10 +335,19 @@ CASES = [
     _case(REMOTE_START, p.authorize_remote_start, ("Identification",), p.mifare(),
           "/Identification: must be RemoteIdentification in a remote start "
           "(got RFIDMifareFamilyIdentification)", id="remote-start-not-remote-identification"),
+    # An option other than RemoteIdentification is refused, but its own fields are checked
+    # first, with their pointers.
+    _case(REMOTE_START, p.authorize_remote_start, ("Identification",), RFID_BAD_TYPE,
+          RFID_BAD_TYPE_ISSUE, id="remote-start-bad-rfid-type"),
+    _case(REMOTE_START, p.authorize_remote_start, ("Identification",), RFID_BAD_EXPIRY,
+          RFID_BAD_EXPIRY_ISSUE, id="remote-start-bad-expiry-date"),
     _case(REMOTE_STOP, p.authorize_remote_stop, ("EvseID",), DELETE,
           "/EvseID: is mandatory and missing", id="remote-stop-missing-evse"),
     _case(REMOTE_STOP, p.authorize_remote_stop, ("SessionID",), "f98efba4-02d8-4fa0-b810",
           "/SessionID: does not match the SessionID pattern", id="remote-stop-short-session"),
+    _case(REMOTE_STOP, p.authorize_remote_stop, ("CPOPartnerSessionID",), LONG_251,
+          "/CPOPartnerSessionID: is 251 characters long, over the limit of 250",
+          id="remote-stop-cpo-partner-session-too-long"),
     # --- Reservation start / stop (from Hubject) ------------------------------------
     _case(RESERVATION_START, p.authorize_remote_reservation_start, ("Identification",), DELETE,
           "/Identification: is mandatory and missing", id="reservation-missing-identification"),
@@ -336,6 +378,9 @@ CASES = [
     _case(RESERVATION_STOP, p.authorize_remote_reservation_stop, ("ProviderID",), "*",
           "/ProviderID: does not match the ProviderID pattern",
           id="reservation-stop-asterisk-provider"),
+    _case(RESERVATION_STOP, p.authorize_remote_reservation_stop, ("CPOPartnerSessionID",),
+          LONG_251, "/CPOPartnerSessionID: is 251 characters long, over the limit of 250",
+          id="reservation-stop-cpo-partner-session-too-long"),
 ]
 
 
