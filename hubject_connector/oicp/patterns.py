@@ -42,9 +42,10 @@ TIME_ZONE: Final = r"UTC[+-][0-9]{2}:[0-9]{2}"
 # Spec: "LanguageCodeType" (ISO 639-1 or 639-2/T with optional region and private tag).
 LANGUAGE_CODE: Final = r"[a-z]{2,3}(?:-[A-Z]{2,3}(?:-[a-zA-Z]{4})?)?(?:-x-[a-zA-Z0-9]{1,8})?"
 # Spec: "hh:mm" in OpeningTimes and ProductAvailabilityTimes periods. The spec's
-# "[0-9]{2}:[0-9]{2}" would also take "24:00" and "99:99"; only times of day 00:00 to
-# 23:59 are taken here (and in the bus contract's hh:mm).
-TIME_OF_DAY: Final = r"([01][0-9]|2[0-3]):[0-5][0-9]"
+# "[0-9]{2}:[0-9]{2}" would also take "99:99"; times of day 00:00 to 23:59 are taken here
+# (and in the bus contract's hh:mm), and "24:00", which operators use to end a period at
+# midnight and the spec's pattern admits.
+TIME_OF_DAY: Final = r"([01][0-9]|2[0-3]):[0-5][0-9]|24:00"
 # Spec: "HotlinePhoneNumber": "+" and 5 to 15 digits.
 PHONE_NUMBER: Final = r"\+[0-9]{5,15}"
 # Spec: "GeoCoordinatesResponseFormat": Google, DecimalDegree, DegreeMinuteSeconds.

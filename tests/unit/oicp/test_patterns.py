@@ -26,7 +26,7 @@ EXAMPLES: Final[dict[str, list[str]]] = {
     "ChargingPoolID": ["IT*123*P456*AB789"],
     "TimeZone": ["UTC+01:00", "UTC-05:00"],
     "language code": ["en", "deu", "de-DE", "zh-CN-Hans", "en-x-custom"],
-    "hh:mm": ["00:00", "08:30", "23:59"],
+    "hh:mm": ["00:00", "08:30", "23:59", "24:00"],
     "phone number": ["+0305132787"],
     "Google geo coordinates": ["47.662249 9.360922", "-21.568201,9.360922"],
     "decimal degree": ["9.360922", "-21.568201", "179.5"],

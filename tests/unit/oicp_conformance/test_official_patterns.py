@@ -52,8 +52,8 @@ STRICTER: Final[dict[str, list[str]]] = {
     "ChargingPoolID": ["pool IT*123*P456 here"],
     # ``[+,-]`` admits a comma by mistake, and the pattern is unanchored.
     "TimeZone": ["UTC,01:00", "UTC+01:00 (CET)"],
-    # "[0-9]{2}:[0-9]{2}" unanchored: ours takes only times of day, 00:00 to 23:59.
-    "hh:mm": ["24:00", "99:99", "open 08:00"],
+    # "[0-9]{2}:[0-9]{2}" unanchored: ours takes only times of day, 00:00 to 24:00.
+    "hh:mm": ["24:01", "99:99", "open 08:00"],
     # The text spec writes the class with doubled backslashes, which admits a backslash;
     # no hash encoding (hex, Base64, bcrypt) produces one.
     "HashedPIN": ["abcd\\efghij"],
