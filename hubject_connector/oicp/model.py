@@ -376,6 +376,17 @@ class ModelSchema(Schema):
                 out.setdefault(key, value)
         return out
 
+    def handle_error(
+        self, error: marshmallow.ValidationError, data: Any, *, many: bool, **kwargs: Any
+    ) -> None:
+        """Point errors at the spelling the sender used, so the pointer resolves in its payload."""
+        messages = error.messages
+        if not self.__aliases__ or not isinstance(data, Mapping) or not isinstance(messages, dict):
+            return
+        for alias, key in self.__aliases__.items():
+            if alias in data and key not in data and key in messages:
+                messages[alias] = messages.pop(key)
+
     @post_load
     def _build(self, data: dict[str, Any], **kwargs: Any) -> Any:
         instance = self.__model__(**data)

@@ -367,9 +367,9 @@ CASES = [
           "YYYY-MM-DDThh:mm:ssTZD", id="reservation-bad-expiry-date"),
     _case(RESERVATION_START, p.authorize_remote_reservation_start, ("Identification",),
           TWO_OPTIONS, TWO_OPTIONS_ISSUE, id="reservation-two-identifications"),
-    # The OpenAPI's spelling is read, and the limit applies to it under the text's name.
+    # The OpenAPI's spelling is read, the limit applies to it, and the pointer names it.
     _case(RESERVATION_START, p.authorize_remote_reservation_start, ("EMPPartnerSessionId",),
-          LONG_251, "/EMPPartnerSessionID: is 251 characters long, over the limit of 250",
+          LONG_251, "/EMPPartnerSessionId: is 251 characters long, over the limit of 250",
           id="reservation-emp-partner-session-id-alias-too-long"),
     _case(RESERVATION_START, p.authorize_remote_reservation_start, ("EvseID",), "+49*810",
           "/EvseID: does not match the EvseID pattern", id="reservation-evse-is-operator"),

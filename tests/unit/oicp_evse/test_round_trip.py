@@ -71,7 +71,8 @@ def test_alias_spelling_is_checked_like_the_canonical_one() -> None:
     with pytest.raises(codec.OicpValidationError) as caught:
         codec.decode(PushEvseData, codec.encode_json(body))
     assert [str(i) for i in caught.value.issues] == [
-        f"{RECORD}/ChargingStationId: is 51 characters long, over the limit of 50"
+        # The pointer names the spelling that was sent, so it resolves in the payload.
+        f"{RECORD}/ChargingStationID: is 51 characters long, over the limit of 50"
     ]
 
 
