@@ -11,7 +11,9 @@ runs its SQLite calls on one dedicated thread, so the event loop never waits on 
 
 Requests go to the configured webhook (the backend's HTTP endpoint; the response body is
 the reply) or, with no webhook, through the queue to a :meth:`Bus.serve` responder whose
-reply is stored in the ``replies`` table. Late replies become dead letters.
+reply is stored in the ``replies`` table. Late replies become dead letters. Requests the
+backend POSTs (authorization) carry the reply address :data:`WEBHOOK_REPLY_TO`: their
+replies are queued in ``backend.replies`` and POSTed to the webhook like delivery results.
 
 The HTTP API for the backend (:mod:`hubject_connector.bus.embedded_api`) runs on its own
 port while the bus is connected, and the connector's other messages for the backend
@@ -68,6 +70,7 @@ from hubject_connector.bus.contract import (
     Direction,
     Envelope,
     Kind,
+    parse_envelope,
 )
 from hubject_connector.config import BusConfig, EmbeddedBusConfig
 from hubject_connector.errors import BusError
@@ -150,17 +153,26 @@ class StoredMessage:
     deliveries: int
 
 
-def webhook_queues() -> list[QueueSpec]:
-    """The queues of connector-to-backend messages that are not commands or replies.
+#: The reply address of requests the backend POSTed to the HTTP API: the reply is queued
+#: in BACKEND_REPLIES and POSTed to the webhook (on RabbitMQ it goes to the AMQP reply_to).
+WEBHOOK_REPLY_TO: Final = "webhook"
+BACKEND_REPLIES: Final = "backend.replies"
 
-    On RabbitMQ the backend consumes them itself; on the embedded bus they are POSTed to
-    the webhook, one by one, retried on any answer but 2xx or none, then dead-lettered.
+
+def webhook_queues() -> list[QueueSpec]:
+    """The queues of connector-to-backend messages that are not commands.
+
+    On RabbitMQ the backend consumes them itself (replies go to its reply_to); on the
+    embedded bus they are POSTed to the webhook, one by one, retried on any answer but 2xx
+    or none, then dead-lettered. The replies to the backend's requests are among them.
     """
     bindings: dict[str, list[str]] = {}
     for spec in MESSAGE_SPECS.values():
         outgoing = spec.direction is Direction.TO_BACKEND
         if outgoing and spec.kind in (Kind.EVENT, Kind.RESULT) and spec.queue is not None:
             bindings.setdefault(spec.queue, []).append(str(spec.type))
+        if outgoing and spec.kind is Kind.REPLY:
+            bindings.setdefault(BACKEND_REPLIES, []).append(str(spec.type))
     return [QueueSpec(queue, bindings=tuple(types)) for queue, types in bindings.items()]
 
 
@@ -581,6 +593,9 @@ class EmbeddedMessage(IncomingMessage):
     async def _reply(self, reply: Envelope | bytes) -> None:
         assert self.reply_to is not None
         assert self.correlation_id is not None
+        if self.reply_to == WEBHOOK_REPLY_TO:
+            await self._bus._reply_to_webhook(self.routing_key, reply)
+            return
         await self._bus._run(
             self._bus.store.put_reply, self.reply_to, self.correlation_id, to_body(reply)
         )
@@ -856,6 +871,45 @@ class EmbeddedBus(Bus):
             error=None,
         )
         await self._report_late_reply(late)
+
+    async def accept_request(self, routing_key: str, body: bytes, envelope: Envelope) -> str:
+        """Store a request the backend POSTed; its reply will be POSTed to the webhook.
+
+        A request with a ``deadline`` nobody took by then is dead-lettered, not handled.
+        """
+        queues = await self._run(
+            self.store.publish,
+            routing_key,
+            body,
+            {},
+            envelope.id,
+            correlation_id=envelope.id,
+            reply_to=WEBHOOK_REPLY_TO,
+            expires_at=envelope.deadline.timestamp() if envelope.deadline else None,
+        )
+        for queue in queues:
+            self._wake(queue)
+        return envelope.id
+
+    async def _reply_to_webhook(self, request_key: str, reply: Envelope | bytes) -> None:
+        envelope = reply if isinstance(reply, Envelope) else parse_envelope(reply)
+        body, kind = to_body(reply), str(envelope.type)
+        try:
+            queues = await self._run(self.store.publish, kind, body, {}, envelope.id)
+        except Unroutable:
+            # No webhook to deliver it (none configured): keep it, never drop it.
+            await self._run(
+                self.store.add_dead_letter,
+                queue=BACKEND_REPLIES,
+                routing_key=kind,
+                body=body,
+                headers={},
+                reason=f"no webhook to deliver the reply to {request_key!r} to",
+                error=None,
+            )
+            return
+        for queue in queues:
+            self._wake(queue)
 
     async def declare(self, queue: QueueSpec | str) -> None:
         """Record the queue and its bindings in the file."""

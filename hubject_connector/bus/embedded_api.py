@@ -10,7 +10,8 @@ against the message contract and stores it durably before answering:
   nothing was stored, send it again.
 
 ``GET /v1/dead-letters`` and ``GET /v1/dead-letters/{id}`` show the dead letters.
-Commands for the backend go the other way, to the configured webhook.
+Commands for the backend go the other way, to the configured webhook, and so do the
+replies to the backend's requests (authorization) and the delivery results.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any, Final
 from aiohttp import web
 
 from hubject_connector.bus.base import DeadLetter, DeadLetterNotFound, Unroutable, describe
-from hubject_connector.bus.contract import ContractError, parse_envelope
+from hubject_connector.bus.contract import ContractError, Kind, parse_envelope
 from hubject_connector.bus.embedded import EmbeddedBus
 
 BUS: Final = web.AppKey("bus", EmbeddedBus)
@@ -50,7 +51,11 @@ async def post_message(request: web.Request) -> web.Response:
         )
     routing_key = routing_key_of(envelope)
     try:
-        message_id = await bus.publish(routing_key, body, message_id=str(envelope.id))
+        if envelope.spec.kind is Kind.REQUEST:
+            # An authorization request: the reply goes to the webhook.
+            message_id = await bus.accept_request(routing_key, body, envelope)
+        else:
+            message_id = await bus.publish(routing_key, body, message_id=str(envelope.id))
     except Unroutable as exc:
         return web.json_response({"error": str(exc)}, status=503, headers={"Retry-After": "5"})
     return web.json_response({"id": message_id, "routing_key": routing_key}, status=202)

@@ -21,6 +21,11 @@ Topology, all names derived from ``[bus.rabbitmq]`` (defaults in brackets):
   and no broker plugin is needed.
 * ``{queue_prefix}.replies.{instance}``: an exclusive reply queue per connector instance;
   requests carry ``reply_to`` and ``correlation_id``, and futures wait by correlation id.
+* the backend's queues ``{queue_prefix}.backend.commands`` and ``.backend.results``
+  (:func:`backend_queues`), declared at connect like work queues, so that a command or a
+  delivery result published before the backend first started waits for it there instead
+  of being refused as unroutable. A backend that declared one first with arguments of its
+  own keeps it as it is; the connector only binds it.
 
 After a dropped connection, aio-pika's robust connection reconnects and declares the
 topology and consumers again. Messages whose handlers were running are not acked on the
@@ -80,7 +85,12 @@ from hubject_connector.bus.base import (
     run_handler,
     to_body,
 )
-from hubject_connector.bus.contract import CLOUDEVENTS_CONTENT_TYPE, Envelope
+from hubject_connector.bus.contract import (
+    CLOUDEVENTS_CONTENT_TYPE,
+    MESSAGE_SPECS,
+    Direction,
+    Envelope,
+)
 from hubject_connector.config import BusConfig, RabbitMQConfig
 from hubject_connector.errors import BusError
 
@@ -143,6 +153,19 @@ class RabbitMQNames:
     def reply_queue(self, instance: str) -> str:
         """The exclusive reply queue of one connector instance."""
         return f"{self.config.queue_prefix}.replies.{instance}"
+
+
+def backend_queues() -> list[QueueSpec]:
+    """The backend's queues, each bound to the connector-to-backend types routed to it.
+
+    docs/contract.md names them (``backend.commands``, ``backend.results``); they come from
+    ``MessageSpec.queue`` of the types the connector sends (replies travel to ``reply_to``).
+    """
+    bindings: dict[str, list[str]] = {}
+    for spec in MESSAGE_SPECS.values():
+        if spec.direction is Direction.TO_BACKEND and spec.queue is not None:
+            bindings.setdefault(spec.queue, []).append(str(spec.type))
+    return [QueueSpec(queue, bindings=tuple(types)) for queue, types in bindings.items()]
 
 
 def _ms(delay: float) -> int:
@@ -375,6 +398,8 @@ class RabbitMQBus(Bus):
         try:
             self._channel = await self._open_channel(publisher_confirms=True)
             await self._declare_topology(self._channel)
+            for spec in backend_queues():
+                await self._declare_backend_queue(self._channel, spec)
             reply_channel = await self._open_channel()
             await reply_channel.set_qos(prefetch_count=self.config.prefetch)
             self._reply_queue = await reply_channel.declare_queue(
@@ -470,6 +495,19 @@ class RabbitMQBus(Bus):
         for pattern in spec.patterns:
             await queue.bind(self.names.exchange, routing_key=pattern)
         return queue
+
+    async def _declare_backend_queue(
+        self, channel: aio_pika.abc.AbstractRobustChannel, spec: QueueSpec
+    ) -> None:
+        try:
+            await self._declare_work_queue(channel, spec)
+        except BusError as exc:
+            # The backend declared it first, with other arguments: its queue, its choice.
+            # Binding it is enough for nothing to be lost.
+            log.info("bus.backend_queue_kept", queue=spec.name, error=str(exc))
+            queue = await channel.declare_queue(self.names.queue(spec.name), passive=True)
+            for pattern in spec.patterns:
+                await queue.bind(self.names.exchange, routing_key=pattern)
 
     async def close(self) -> None:
         """Stop consumers (handlers finish), fail waiting requests, close the connection."""

@@ -24,9 +24,15 @@ import aio_pika
 import pytest
 
 from hubject_connector.bus.base import Bus, DeadLetter, IncomingMessage
-from hubject_connector.bus.contract import Envelope, MessageType, make_envelope, make_reply
+from hubject_connector.bus.contract import (
+    MESSAGE_SPECS,
+    Envelope,
+    MessageType,
+    make_envelope,
+    make_reply,
+)
 from hubject_connector.bus.embedded import EmbeddedBus
-from hubject_connector.bus.rabbitmq import RabbitMQBus, RabbitMQNames
+from hubject_connector.bus.rabbitmq import RabbitMQBus, RabbitMQNames, backend_queues
 from hubject_connector.config import BusConfig, EmbeddedBusConfig, RabbitMQConfig
 
 RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672/"
@@ -38,6 +44,8 @@ T = TypeVar("T")
 
 EVSE_STATUS = str(MessageType.EVSE_STATUS)
 REMOTE_START = str(MessageType.REMOTE_START_COMMAND)
+#: The backend's command queue (docs/contract.md); on RabbitMQ the bus declares it itself.
+COMMANDS = MESSAGE_SPECS[MessageType.REMOTE_START_COMMAND].queue or ""
 
 
 def status_event(evse: str = "DE*ABC*E123456*1", status: str = "Available") -> Envelope:
@@ -185,6 +193,7 @@ async def delete_topology(config: BusConfig, queues: set[str]) -> None:
     try:
         for queue in [
             *(names.queue(q) for q in queues),
+            *(names.queue(spec.name) for spec in backend_queues()),
             names.dead_letter_queue,
             *(names.retry_queue(d) for d in config.retry_delays_seconds),
         ]:

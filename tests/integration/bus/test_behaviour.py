@@ -17,6 +17,7 @@ from hubject_connector.bus.base import (
 )
 from hubject_connector.bus.contract import Envelope, MessageType, parse_envelope
 from tests.integration.bus.conftest import (
+    COMMANDS,
     EVSE_STATUS,
     REMOTE_START,
     WAIT,
@@ -202,7 +203,7 @@ async def answer_remote_start(message: IncomingMessage) -> Envelope:
 
 
 async def test_request_gets_its_reply_before_the_deadline(kit: BusKit) -> None:
-    spec = QueueSpec(kit.queue("commands"), bindings=(REMOTE_START,))
+    spec = QueueSpec(COMMANDS, bindings=(REMOTE_START,))
     backend = await kit.connected()
     await backend.serve(spec, answer_remote_start)
     connector = await kit.connected()
@@ -220,7 +221,7 @@ async def test_request_gets_its_reply_before_the_deadline(kit: BusKit) -> None:
 
 
 async def test_request_times_out_and_the_late_reply_is_kept(kit: BusKit) -> None:
-    spec = QueueSpec(kit.queue("commands"), bindings=(REMOTE_START,))
+    spec = QueueSpec(COMMANDS, bindings=(REMOTE_START,))
     backend = await kit.connected()
     received = asyncio.Event()
     answer = asyncio.Event()
@@ -264,7 +265,7 @@ async def test_request_times_out_and_the_late_reply_is_kept(kit: BusKit) -> None
 async def test_command_nobody_took_in_time_is_dead_lettered_not_delivered(
     kit: BusKit,
 ) -> None:
-    spec = QueueSpec(kit.queue("commands"), bindings=(REMOTE_START,))
+    spec = QueueSpec(COMMANDS, bindings=(REMOTE_START,))
     connector = await kit.connected()
     await connector.declare(spec)
     stale = remote_start()
@@ -353,3 +354,30 @@ async def test_ordered_queue_is_handled_one_at_a_time_in_order_across_replicas(
 
     assert handled == [e.id for e in sent]
     assert most == 1
+
+
+async def test_ordered_queue_hands_over_in_order_when_the_active_replica_is_killed(
+    kit: BusKit,
+) -> None:
+    spec = QueueSpec(kit.queue("status"), bindings=(EVSE_STATUS,), ordered=True)
+    bus = await kit.connected()
+    await bus.declare(spec)
+    sent = [status_event(evse=f"DE*ABC*E{i:06d}") for i in range(3)]
+    for envelope in sent:
+        await bus.publish(EVSE_STATUS, envelope)
+
+    got = Collector()
+    worker = await start_worker(kit, "hold", spec.name, "ordered")
+    try:
+        # The other replica is the active one and holds the first message.
+        assert await read_line(worker, "HOLDING ") == sent[0].id
+        await bus.consume(spec, got)  # this replica waits as the standby
+    finally:
+        worker.kill()  # SIGKILL: the active replica dies without a word
+        await worker.wait()
+
+    # The standby takes over with the dead replica's message, then the rest, in order:
+    # had it not waited, it would have handled the second and third one first.
+    await got.wait_for(3)
+    assert got.ids == [e.id for e in sent]
+    assert got.messages[0].redelivered

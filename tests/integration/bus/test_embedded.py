@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -14,17 +15,20 @@ from pytest_aiohttp import AiohttpServer
 
 from hubject_connector.bus.base import (
     LATE_REPLIES,
+    IncomingMessage,
     QueueSpec,
     RequestFailed,
     RequestTimeout,
 )
 from hubject_connector.bus.contract import (
     ContractError,
+    Envelope,
     Kind,
     MessageType,
     Outcome,
     make_delivery_result,
     make_envelope,
+    make_reply,
     parse_envelope,
 )
 from hubject_connector.bus.embedded import EmbeddedBus
@@ -37,6 +41,7 @@ from tests.integration.bus.conftest import (
     Collector,
     dead_letters_where,
     encode,
+    read_line,
     remote_start,
     remote_start_reply,
     start_worker,
@@ -147,6 +152,11 @@ async def test_http_api_stores_valid_messages_and_keeps_refused_ones(
     assert status == 400
     assert answer["error"].startswith("is not valid JSON")
 
+    unknown = encode(status_dict(type="com.hubject-connector.evse.state.v1"))
+    status, answer = await post(messages, unknown)
+    assert status == 400
+    assert answer["error"].startswith("/type: is not a known message type")
+
     # Valid, but no queue takes deletes yet: nothing stored, the backend sends it again.
     delete = make_envelope(MessageType.EVSE_DELETE, {"evse_id": "DE*ABC*E123456*1"})
     status, answer = await post(messages, delete.to_bytes())
@@ -155,12 +165,44 @@ async def test_http_api_stores_valid_messages_and_keeps_refused_ones(
 
     status, listing = await get(f"{bus.http_url}/v1/dead-letters")
     assert status == 200
-    assert [d["body"] for d in listing["dead_letters"]] == [wrong.decode(), "{not json"]
+    assert [d["body"] for d in listing["dead_letters"]] == [
+        wrong.decode(), "{not json", unknown.decode()
+    ]
+    # Kept with a reason that names the field at fault (the root, for what is not JSON).
+    reasons = [d["reason"] for d in listing["dead_letters"]]
+    for reason, start in zip(
+        reasons,
+        ["ContractError: /data/status: ", "ContractError: is not valid JSON",
+         "ContractError: /type: is not a known message type"],
+        strict=True,
+    ):
+        assert reason.startswith(start), reasons
     assert all(d["queue"] == "http-api" for d in listing["dead_letters"])
     first = listing["dead_letters"][0]["id"]
     assert (await get(f"{bus.http_url}/v1/dead-letters/{first}"))[1]["body"] == wrong.decode()
     assert (await get(f"{bus.http_url}/v1/dead-letters/nope"))[0] == 404
     assert got.ids == [good.id]
+
+
+async def test_what_the_http_api_answered_202_survives_a_kill_9(embedded_kit: BusKit) -> None:
+    kit = embedded_kit
+    spec = QueueSpec(kit.queue("status"), bindings=(EVSE_STATUS,))
+    sent = [status_event() for _ in range(20)]
+    worker = await start_worker(kit, "serve", spec.name)
+    try:
+        url = await read_line(worker, "LISTENING ")
+        for envelope in sent:
+            answer = await post(f"{url}/v1/messages", envelope.to_bytes())
+            assert answer == (202, {"id": envelope.id, "routing_key": EVSE_STATUS})
+    finally:
+        worker.kill()  # SIGKILL right after the last 202
+        await worker.wait()
+
+    bus = await kit.connected()
+    got = Collector()
+    await bus.consume(spec, got)
+    await got.wait_for(len(sent))
+    assert sorted(got.ids) == sorted(e.id for e in sent)
 
 
 class Backend:
@@ -269,6 +311,60 @@ async def test_nothing_listening_on_the_webhook_is_a_transient_bus_error(
     with pytest.raises(BusError, match="the webhook at") as caught:
         await bus.request(REMOTE_START, remote_start(), timeout=WAIT)
     assert caught.value.transient
+
+
+AUTHORIZE_START = str(MessageType.AUTHORIZATION_START_REQUEST)
+
+
+async def authorize(message: IncomingMessage) -> Envelope:
+    """The connector's side of an authorization: refuse every card."""
+    return make_reply(
+        message.envelope, {"authorization_status": "NotAuthorized", "status_code": "102"}
+    )
+
+
+def authorize_start_request() -> Envelope:
+    """A valid authorize start request from the backend."""
+    return make_envelope(
+        MessageType.AUTHORIZATION_START_REQUEST,
+        {"evse_id": "DE*ABC*E123456*1",
+         "identification": {"kind": "rfid_mifare_family", "uid": "1234ABCD"}},
+        deadline=datetime.now(UTC) + timedelta(seconds=WAIT),
+    )
+
+
+async def test_a_request_the_backend_posted_is_answered_on_the_webhook(
+    embedded_kit: BusKit, backend: tuple[Backend, str]
+) -> None:
+    webhook, url = backend
+    bus = await embedded_kit.connected(serve=True, webhook_url=url)
+    assert isinstance(bus, EmbeddedBus)
+    await bus.serve(QueueSpec(embedded_kit.queue("auth"), bindings=(AUTHORIZE_START,)), authorize)
+    request = authorize_start_request()
+    answer = await post(f"{bus.http_url}/v1/messages", request.to_bytes())
+    assert answer == (202, {"id": request.id, "routing_key": AUTHORIZE_START})
+
+    await webhook.wait_for(1)
+    [(headers, body)] = webhook.requests
+    reply = parse_envelope(body)
+    assert reply.type is MessageType.AUTHORIZATION_START_REPLY
+    assert reply.correlation_id == request.id
+    assert reply.data == {"authorization_status": "NotAuthorized", "status_code": "102"}
+    assert headers["X-Correlation-ID"] == request.id
+    assert headers["X-Routing-Key"] == str(MessageType.AUTHORIZATION_START_REPLY)
+    assert await bus.list_dead_letters() == []
+
+
+async def test_a_reply_with_no_webhook_to_go_to_is_kept(embedded_kit: BusKit) -> None:
+    bus = await embedded_kit.connected(serve=True)  # no webhook_url configured
+    assert isinstance(bus, EmbeddedBus)
+    await bus.serve(QueueSpec(embedded_kit.queue("auth"), bindings=(AUTHORIZE_START,)), authorize)
+    request = authorize_start_request()
+    assert (await post(f"{bus.http_url}/v1/messages", request.to_bytes()))[0] == 202
+
+    [letter] = await dead_letters_where(bus, "the reply nobody could take")
+    assert letter.reason == f"no webhook to deliver the reply to {AUTHORIZE_START!r} to"
+    assert parse_envelope(letter.body).correlation_id == request.id
 
 
 async def test_results_for_the_backend_are_posted_to_the_webhook_with_retries(

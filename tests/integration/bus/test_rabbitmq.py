@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from typing import Any
 
@@ -9,17 +10,32 @@ import aio_pika
 import pytest
 
 from hubject_connector.bus.base import IncomingMessage, QueueSpec
+from hubject_connector.bus.contract import (
+    MessageType,
+    Outcome,
+    make_delivery_result,
+    parse_envelope,
+)
 from hubject_connector.bus.rabbitmq import RabbitMQBus, RabbitMQNames
 from tests.integration.bus.conftest import (
+    COMMANDS,
     EVSE_STATUS,
+    REMOTE_START,
+    WAIT,
     BusKit,
     Collector,
     close_connections,
     connection_pids,
     dead_letters_where,
+    eventually,
     rabbitmqctl,
+    remote_start,
+    remote_start_reply,
     status_event,
 )
+
+DELIVERY_RESULT = str(MessageType.DELIVERY_RESULT)
+RESULTS = "backend.results"
 
 pytestmark = pytest.mark.rabbitmq
 
@@ -63,6 +79,33 @@ async def test_topology_quorum_work_queues_and_a_classic_dead_letter_queue(
         retry = arguments_of(queues[names.retry_queue(delay)])
         assert retry["x-message-ttl"] == 200
         assert retry["x-dead-letter-exchange"] == ""
+    for backend in (COMMANDS, RESULTS):
+        assert queues[names.queue(backend)]["type"] == "quorum"
+
+    exchanges = {
+        row["name"]: row
+        for row in await rabbitmqctl("list_exchanges", "name", "type", "durable")
+        if row["name"] in (names.exchange, names.dead_letter_exchange)
+    }
+    assert {name: (row["type"], row["durable"]) for name, row in exchanges.items()} == {
+        names.exchange: ("topic", True),
+        names.dead_letter_exchange: ("topic", True),
+    }
+
+    # Consumers take a limited number of messages at a time and ack them by hand.
+    await bus.consume(plain, Collector(), prefetch=3)
+    await bus.consume(ordered, Collector(), prefetch=3)
+
+    async def consumers() -> dict[str, dict[str, Any]] | None:
+        rows = await rabbitmqctl("list_consumers", "queue_name", "prefetch_count", "ack_required")
+        mine = {r["queue_name"]: r for r in rows if r["queue_name"] in
+                (names.queue(plain.name), names.queue(ordered.name))}
+        return mine if len(mine) == 2 else None
+
+    found = await eventually(consumers, "the two consumers")
+    assert found[names.queue(plain.name)]["prefetch_count"] == 3
+    assert found[names.queue(ordered.name)]["prefetch_count"] == 1  # one at a time, in order
+    assert all(row["ack_required"] is True for row in found.values())
 
 
 async def test_existing_classic_queue_is_used_as_it_is(rabbit_kit: BusKit) -> None:
@@ -135,6 +178,15 @@ async def test_broker_dropping_the_connection_loses_and_duplicates_nothing(
     for envelope in before:
         await bus.publish(EVSE_STATUS, envelope)
     await got.wait_for(10)
+    # Handled is not yet acked: wait until the broker holds none of them, so that each
+    # of the ten is acked work, which must never come back after the reconnection.
+    physical = RabbitMQNames(kit.config.rabbitmq).queue(spec.name)
+
+    async def all_acked() -> bool:
+        rows = await rabbitmqctl("list_queues", "name", "messages")
+        return any(r["name"] == physical and r["messages"] == 0 for r in rows)
+
+    await eventually(all_acked, "the broker to have the ten acks")
 
     [dropped] = await close_connections(kit.config.rabbitmq.connection_name)
 
@@ -206,3 +258,68 @@ async def test_ordered_queue_has_one_active_replica_and_hands_over(rabbit_kit: B
         await standby.publish(EVSE_STATUS, envelope)
     await got_standby.wait_for(5)
     assert got_standby.ids == [e.id for e in more]
+
+
+async def test_a_backend_that_starts_later_still_gets_its_commands_and_results(
+    rabbit_kit: BusKit,
+) -> None:
+    kit = rabbit_kit
+    names = RabbitMQNames(kit.config.rabbitmq)
+    connector = await kit.connected()
+    # Nobody has consumed, declared or bound the backend's queues yet: the connector did.
+    result = make_delivery_result(status_event().id, Outcome.ACCEPTED, status_code="000")
+    await connector.publish(DELIVERY_RESULT, result)
+    command = remote_start()
+    asking = asyncio.create_task(connector.request(REMOTE_START, command, timeout=WAIT))
+
+    # The backend comes up: a plain AMQP client, as docs/contract.md tells it to be.
+    connection = await aio_pika.connect(kit.config.rabbitmq.url)
+    async with connection:
+        channel = await connection.channel()
+        results = await channel.declare_queue(names.queue(RESULTS), passive=True)
+        commands = await channel.declare_queue(names.queue(COMMANDS), passive=True)
+        got_result = await results.get(no_ack=False, timeout=WAIT)
+        assert parse_envelope(got_result.body) == result
+        await got_result.ack()
+
+        async def next_command() -> aio_pika.abc.AbstractIncomingMessage | None:
+            return await commands.get(no_ack=False, fail=False)
+
+        delivery = await eventually(next_command, "the command in the backend's queue")
+        asked = parse_envelope(delivery.body)
+        assert asked == command
+        assert delivery.correlation_id == command.id
+        assert delivery.reply_to
+        await channel.default_exchange.publish(
+            aio_pika.Message(
+                remote_start_reply(asked).to_bytes(),
+                correlation_id=delivery.correlation_id,
+                content_type="application/cloudevents+json",
+            ),
+            routing_key=delivery.reply_to,
+        )
+        await delivery.ack()
+        reply = await asking
+    assert reply.correlation_id == command.id
+    assert reply.data["result"] is True
+
+
+async def test_a_results_queue_the_backend_declared_its_own_way_is_kept_and_bound(
+    rabbit_kit: BusKit,
+) -> None:
+    kit = rabbit_kit
+    names = RabbitMQNames(kit.config.rabbitmq)
+    connection = await aio_pika.connect(kit.config.rabbitmq.url)
+    async with connection:
+        channel = await connection.channel()
+        # Classic, no dead-letter exchange: arguments the connector would not choose.
+        mine = await channel.declare_queue(names.queue(RESULTS), durable=True)
+
+        connector = await kit.connected()
+        result = make_delivery_result("m-1", Outcome.DEAD_LETTERED, reason="no such EVSE")
+        await connector.publish(DELIVERY_RESULT, result)
+
+        got = await mine.get(no_ack=False, timeout=WAIT)
+        assert parse_envelope(got.body) == result
+        await got.ack()
+    assert (await queues_by_name(kit))[names.queue(RESULTS)]["type"] == "classic"

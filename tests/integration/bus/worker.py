@@ -1,8 +1,12 @@
 """A bus client in a child process, for tests that kill -9 it.
 
-    python -m tests.integration.bus.worker CONFIG_JSON hold QUEUE
-        consume QUEUE; print "HOLDING <message id>" for the first message and never
-        finish handling it (it stays unacked / leased until the process dies).
+    python -m tests.integration.bus.worker CONFIG_JSON hold QUEUE [ordered]
+        consume QUEUE (with "ordered": the status queue QUEUE, ordered); print
+        "HOLDING <message id>" for the first message and never finish handling it (it
+        stays unacked / leased until the process dies).
+    python -m tests.integration.bus.worker CONFIG_JSON serve QUEUE
+        embedded bus only: declare QUEUE for status changes, run the HTTP API and print
+        "LISTENING <url>"; consume nothing (what the API stored stays in the file).
     python -m tests.integration.bus.worker CONFIG_JSON stream QUEUE COUNT
         publish COUNT status messages, printing "PUBLISHED <id>" once each is durable,
         while consuming QUEUE one message at a time, printing "HANDLED <id>" in the
@@ -48,14 +52,15 @@ def say(line: str) -> None:
     sys.stdout.flush()
 
 
-async def hold(bus: Bus, queue: str) -> None:
+async def hold(bus: Bus, queue: str, ordered: bool = False) -> None:
     """Take one message and never let go of it."""
 
     async def handler(message: IncomingMessage) -> None:
         say(f"HOLDING {message.message_id}")
         await asyncio.Event().wait()
 
-    await bus.consume(queue, handler, prefetch=1)
+    spec = QueueSpec(queue, bindings=(EVSE_STATUS,), ordered=True) if ordered else queue
+    await bus.consume(spec, handler, prefetch=1)
     say("READY")
     await asyncio.Event().wait()
 
@@ -74,14 +79,25 @@ async def stream(bus: Bus, queue: str, count: int) -> None:
     await asyncio.Event().wait()
 
 
+async def serve(bus: EmbeddedBus, queue: str) -> None:
+    """Take messages on the HTTP API until killed."""
+    await bus.declare(QueueSpec(queue, bindings=(EVSE_STATUS,)))
+    say(f"LISTENING {bus.http_url}")
+    await asyncio.Event().wait()
+
+
 async def main(argv: list[str]) -> None:
     """Run the mode named on the command line."""
     raw = json.loads(argv[0])
-    bus = _bus(raw["kind"], _config(raw["config"]))
-    await bus.connect()
     mode = argv[1]
+    config = _config(raw["config"])
+    bus = EmbeddedBus.from_config(config) if mode == "serve" else _bus(raw["kind"], config)
+    await bus.connect()
     if mode == "hold":
-        await hold(bus, argv[2])
+        await hold(bus, argv[2], ordered=argv[3:] == ["ordered"])
+    elif mode == "serve":
+        assert isinstance(bus, EmbeddedBus)
+        await serve(bus, argv[2])
     elif mode == "stream":
         await stream(bus, argv[2], int(argv[3]))
     else:

@@ -20,7 +20,7 @@ from hubject_connector.bus.base import (
 )
 from hubject_connector.bus.contract import ContractError, ContractIssue
 from hubject_connector.bus.factory import build_bus
-from hubject_connector.bus.rabbitmq import RabbitMQNames
+from hubject_connector.bus.rabbitmq import RabbitMQNames, backend_queues
 from hubject_connector.config import BusConfig, EmbeddedBusConfig, RabbitMQConfig
 from hubject_connector.errors import BusError, ConfigError, TransportError
 
@@ -114,6 +114,20 @@ def test_rabbitmq_names_derive_from_the_configuration() -> None:
     assert names.retry_exchange(5.0) == "hubject-connector.retry.5000ms"
     assert names.retry_queue(0.25) == "hubject-connector.retry.250ms"
     assert names.reply_queue("abc") == "hubject-connector.replies.abc"
+
+
+def test_backend_queues_are_the_documented_ones_with_their_types() -> None:
+    # docs/contract.md: commands in backend.commands, delivery results in backend.results.
+    queues = {spec.name: spec for spec in backend_queues()}
+    assert set(queues) == {"backend.commands", "backend.results"}
+    assert sorted(queues["backend.commands"].patterns) == [
+        "com.hubject-connector.remote.start.command.v1",
+        "com.hubject-connector.remote.stop.command.v1",
+        "com.hubject-connector.reservation.start.command.v1",
+        "com.hubject-connector.reservation.stop.command.v1",
+    ]
+    assert queues["backend.results"].patterns == ("com.hubject-connector.delivery.result.v1",)
+    assert not any(spec.ordered for spec in queues.values())
 
 
 def test_factory_builds_the_configured_bus(tmp_path: Path) -> None:

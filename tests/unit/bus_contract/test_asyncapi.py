@@ -1,21 +1,36 @@
-"""docs/asyncapi.yaml: a well-formed AsyncAPI 3.0 document whose every $ref resolves.
+"""docs/asyncapi.yaml: a valid AsyncAPI 3.0 document whose every $ref resolves.
 
-No PyPI package ships the official AsyncAPI 3.0 JSON Schema (the Python AsyncAPI packages
-ship generated models or code generators, not the schema), so this checks the structure
-the specification requires, object by object: required fields, the fields each object may
-have, the references an operation must make, and the AMQP and HTTP bindings used.
+The document is validated against the official AsyncAPI 3.0.0 JSON Schema. No PyPI package
+ships it; the npm package ``@asyncapi/specs`` does, so the Makefile's install step fetches
+it (pinned, ``ASYNCAPI_SPECS_VERSION``) into the virtualenv as ``asyncapi-3.0.0.json``. The
+test fails when that file is missing, and is skipped only outside CI on a machine without
+npm.
+
+The official schema cannot see what lies behind the payloads' ``$ref``s to the contract's
+schema files, nor the spec's prose rules (an operation's messages are a subset of its
+channel's), so the structural checks below stay: required fields, the fields each object
+may have, the references an operation must make, and the AMQP and HTTP bindings used.
 """
 
 from __future__ import annotations
 
+import copy
 import json
+import os
 import re
+import shutil
+import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from jsonschema.exceptions import ValidationError
+from jsonschema.protocols import Validator
+from jsonschema.validators import validator_for
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT7
 
 from hubject_connector.bus.contract import MESSAGE_SPECS, MessageType
 from tests.unit.bus_contract.documents import ASYNCAPI
@@ -49,12 +64,84 @@ HTTP_OPERATION = {"method", "query", "bindingVersion"}
 HTTP_METHODS = {"GET", "PUT", "POST", "PATCH", "DELETE", "HEAD", "OPTIONS", "CONNECT", "TRACE"}
 
 
+#: Where the Makefile's install step puts the official schema (ASYNCAPI_SCHEMA there).
+OFFICIAL_SCHEMA = Path(sys.prefix) / "asyncapi-3.0.0.json"
+
+
 @pytest.fixture(scope="module")
 def document() -> dict[str, Any]:
     """docs/asyncapi.yaml, parsed."""
     loaded = yaml.safe_load(ASYNCAPI.read_text(encoding="utf-8"))
     assert isinstance(loaded, dict)
     return loaded
+
+
+@pytest.fixture(scope="module")
+def official() -> Validator:
+    """A validator of the official AsyncAPI 3.0.0 JSON Schema, offline."""
+    if not OFFICIAL_SCHEMA.is_file():
+        if not os.environ.get("CI") and shutil.which("npm") is None:
+            pytest.skip(f"{OFFICIAL_SCHEMA} is missing and npm is not installed to fetch it")
+        pytest.fail(
+            f"{OFFICIAL_SCHEMA} is missing: the official AsyncAPI 3.0.0 JSON Schema, which the "
+            "Makefile's install step fetches with npm (@asyncapi/specs). Run "
+            "`make -B .venv/.installed`, or by hand: `cd .venv && npm pack "
+            "@asyncapi/specs@<ASYNCAPI_SPECS_VERSION from the Makefile> && tar -xzOf "
+            "asyncapi-specs-*.tgz package/schemas/3.0.0.json > asyncapi-3.0.0.json`"
+        )
+    schema = json.loads(OFFICIAL_SCHEMA.read_text(encoding="utf-8"))
+    assert schema["$id"] == "http://asyncapi.com/definitions/3.0.0/asyncapi.json"
+    # The file bundles each definition under "definitions", keyed by its own $id, and
+    # refers to them by that $id: register them so that every $ref resolves from the file.
+    # A registry given to the validator never downloads: an unbundled $ref would fail.
+    bundled = [
+        (uri, Resource.from_contents(definition, default_specification=DRAFT7))
+        for uri, definition in schema["definitions"].items()
+    ]
+    registry: Registry[Any] = Registry().with_resources(bundled)
+    cls = validator_for(schema)
+    cls.check_schema(schema)
+    validator: Validator = cls(schema, registry=registry.crawl())
+    return validator
+
+
+def _errors(validator: Validator, instance: Any) -> list[str]:
+    def where(error: ValidationError) -> str:
+        return "/" + "/".join(str(part) for part in error.absolute_path)
+
+    # The official schema nests oneOf/anyOf deeply: report the innermost causes.
+    found = []
+    for error in validator.iter_errors(instance):
+        leaves = [error]
+        while any(leaf.context for leaf in leaves):
+            leaves = [sub for leaf in leaves for sub in (leaf.context or [leaf])]
+        found += [f"{where(leaf)}: {leaf.message[:200]}" for leaf in leaves]
+    return found
+
+
+def test_the_document_is_valid_by_the_official_asyncapi_3_0_0_schema(
+    official: Validator, document: dict[str, Any]
+) -> None:
+    assert _errors(official, document) == []
+
+
+def test_the_official_schema_does_refuse_a_broken_document(
+    official: Validator, document: dict[str, Any]
+) -> None:
+    # Guards the test above against a validator that accepts anything (an unresolved
+    # bundle, the wrong draft): each break is one the structural checks also look for.
+    no_version = copy.deepcopy(document)
+    del no_version["info"]["version"]
+    bad_exchange = copy.deepcopy(document)
+    amqp = next(
+        c["bindings"]["amqp"] for c in bad_exchange["channels"].values()
+        if "amqp" in c.get("bindings", {})
+    )
+    amqp["exchange"]["type"] = "round-robin"
+    bad_action = copy.deepcopy(document)
+    next(iter(bad_action["operations"].values()))["action"] = "publish"  # AsyncAPI 2 verb
+    for broken in (no_version, bad_exchange, bad_action):
+        assert not official.is_valid(broken)
 
 
 def fields_ok(obj: Mapping[str, Any], allowed: set[str], where: str) -> None:

@@ -13,7 +13,9 @@ from hubject_connector.bus.contract import (
     MESSAGE_SPECS,
     TYPE_PREFIX,
     ContractError,
+    Kind,
     MessageType,
+    Outcome,
     parse_envelope,
 )
 from tests.unit.bus_contract.documents import CONTRACT_MD, fenced_blocks
@@ -37,9 +39,24 @@ def test_every_json_example_is_a_valid_message(body: str) -> None:
     assert parse_envelope(envelope.to_bytes()) == envelope
 
 
-def test_every_message_type_has_exactly_one_example() -> None:
-    types = [json.loads(body)["type"] for body in JSON_EXAMPLES]
-    assert sorted(types) == sorted(str(t) for t in MessageType)
+def test_every_message_type_has_one_example_and_results_one_per_outcome() -> None:
+    documents = [json.loads(body) for body in JSON_EXAMPLES]
+    results = [d for d in documents if d["type"] == MessageType.DELIVERY_RESULT]
+    others = [d["type"] for d in documents if d["type"] != MessageType.DELIVERY_RESULT]
+    expected = [str(t) for t in MessageType if t is not MessageType.DELIVERY_RESULT]
+    assert sorted(others) == sorted(expected)
+    assert sorted(d["data"]["outcome"] for d in results) == sorted(o.value for o in Outcome)
+
+
+def test_each_example_result_answers_an_example_message_of_the_backend() -> None:
+    documents = [json.loads(body) for body in JSON_EXAMPLES]
+    sent = {d["id"]: d for d in documents if MESSAGE_SPECS[d["type"]].direction == "to_connector"}
+    for result in (d for d in documents if d["type"] == MessageType.DELIVERY_RESULT):
+        original = sent[result["correlationid"]]
+        assert result["data"]["message_id"] == original["id"]
+        assert result["data"]["message_type"] == original["type"]
+        assert result.get("subject") == original.get("subject")
+        assert MESSAGE_SPECS[original["type"]].kind == Kind.EVENT
 
 
 def test_type_table_matches_the_message_specs() -> None:
