@@ -53,10 +53,9 @@ def register(subparsers: Any) -> None:
 
 
 def _operation(name: str) -> Operation | None:
-    try:
-        op = OPERATIONS.get(name) or next(o for o in OPERATIONS.values() if o.request == name)
-    except StopIteration:
-        op = None
+    op = OPERATIONS.get(name) or next(
+        (o for o in OPERATIONS.values() if o.request == name), None
+    )
     if op is None or op.direction is not Direction.CPO_TO_HUBJECT:
         print(f"send: {name!r} is not an operation sent to Hubject; choose one of: "
               f"{', '.join(_outbound())}", file=sys.stderr)

@@ -435,11 +435,52 @@ class IncomingMessage(abc.ABC):
 
 
 class Consumer(abc.ABC):
-    """A running subscription of a handler to a queue."""
+    """A running subscription of a handler to a queue.
+
+    Each delivered message is handled in a task of its own, tracked here, so that
+    :meth:`cancel` can let the handlers in flight finish before it returns.
+    """
+
+    def __init__(self, spec: QueueSpec, handler: Handler, validate: bool) -> None:
+        self._spec = spec
+        self._handler = handler
+        self._validate = validate
+        self._inflight: set[asyncio.Task[None]] = set()
 
     @abc.abstractmethod
     async def cancel(self) -> None:
         """Stop taking messages and wait for the handlers in flight to settle theirs."""
+
+    def _start_handling(self, message: IncomingMessage) -> None:
+        # Our own task, not the transport's: a dropped channel must not cancel a handler.
+        task = asyncio.create_task(self._handle(message))
+        self._inflight.add(task)
+        task.add_done_callback(self._handled)
+
+    def _handled(self, task: asyncio.Task[None]) -> None:
+        """Called when a handler task ends; adapters extend it (to claim more)."""
+        self._inflight.discard(task)
+
+    async def _handle(self, message: IncomingMessage) -> None:
+        try:
+            await run_handler(message, self._handler, validate=self._validate)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # one message never kills the consumer
+            log.error("bus.handler_crashed", queue=self._spec.name, error=repr(exc))
+
+    async def _drain(self, grace: float) -> None:
+        """Let handlers in flight finish for ``grace`` seconds, then cancel the rest.
+
+        A cancelled handler releases its message (see :meth:`IncomingMessage.process`).
+        """
+        if not self._inflight:
+            return
+        _, pending = await asyncio.wait(set(self._inflight), timeout=grace)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending)
 
 
 async def run_handler(message: IncomingMessage, handler: Handler, *, validate: bool) -> None:
@@ -462,6 +503,7 @@ class Bus(abc.ABC):
         self.request_timeout = request_timeout
         # Correlation ids of requests that timed out, to word a late reply's reason.
         self._expired: dict[str, tuple[str, float]] = {}
+        self._pending = PendingRequests()
         #: Called with each reply that came after its request's deadline (after it was
         #: kept as a dead letter), e.g. to send the backend a "dropped" delivery result.
         self.on_late_reply: Callable[[LateReply], Awaitable[None]] | None = None
@@ -570,6 +612,29 @@ class Bus(abc.ABC):
         """Remove a dead letter for good."""
 
     # Helpers for adapters.
+
+    async def _send_and_wait(
+        self,
+        routing_key: str,
+        correlation_id: str,
+        timeout: float,  # noqa: ASYNC109 - the deadline also goes with the message
+        send: Callable[[], Awaitable[object]],
+    ) -> bytes:
+        """Run ``send`` and wait for the reply to ``correlation_id``, both within ``timeout``.
+
+        Raises :class:`RequestTimeout` at the deadline and remembers the correlation id,
+        so that a reply still arriving later is recognised as late.
+        """
+        future = self._pending.add(correlation_id)
+        try:
+            async with asyncio.timeout(timeout):
+                await send()
+                return await future
+        except TimeoutError:
+            self._remember_expired(correlation_id, routing_key)
+            raise RequestTimeout(routing_key, timeout, correlation_id) from None
+        finally:
+            self._pending.discard(correlation_id)
 
     def _remember_expired(self, correlation_id: str, routing_key: str) -> None:
         now = time.monotonic()

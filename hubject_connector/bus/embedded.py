@@ -51,7 +51,6 @@ from hubject_connector.bus.base import (
     Handler,
     IncomingMessage,
     NotConnected,
-    PendingRequests,
     QueueSpec,
     RequestFailed,
     RequestTimeout,
@@ -60,7 +59,6 @@ from hubject_connector.bus.base import (
     correlation_id_for,
     message_id_for,
     parse_reply,
-    run_handler,
     to_body,
     topic_matches,
 )
@@ -606,12 +604,9 @@ class _EmbeddedConsumer(Consumer):
     def __init__(
         self, bus: EmbeddedBus, spec: QueueSpec, handler: Handler, limit: int, validate: bool
     ) -> None:
+        super().__init__(spec, handler, validate)
         self._bus = bus
-        self._spec = spec
-        self._handler = handler
         self._limit = 1 if spec.ordered else max(1, limit)
-        self._validate = validate
-        self._inflight: set[asyncio.Task[None]] = set()
         self._task = asyncio.create_task(self._run(), name=f"bus-consumer-{spec.name}")
 
     async def _run(self) -> None:
@@ -635,9 +630,7 @@ class _EmbeddedConsumer(Consumer):
                     log.error("bus.claim_failed", queue=self._spec.name, error=str(exc))
                     claimed = []
                 for stored in claimed:
-                    task = asyncio.create_task(self._handle(EmbeddedMessage(bus, stored)))
-                    self._inflight.add(task)
-                    task.add_done_callback(self._done)
+                    self._start_handling(EmbeddedMessage(bus, stored))
                 if len(claimed) == free:
                     continue
             wait = bus.config.poll_interval_seconds
@@ -649,29 +642,16 @@ class _EmbeddedConsumer(Consumer):
                 wait = min(wait, until_visible)
             await _sleep_or_wake(wakeup, wait)
 
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self._inflight.discard(task)
-        self._bus._wake(self._spec.name)
-
-    async def _handle(self, message: EmbeddedMessage) -> None:
-        try:
-            await run_handler(message, self._handler, validate=self._validate)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # one message never kills the consumer
-            log.error("bus.handler_crashed", queue=self._spec.name, error=repr(exc))
+    def _handled(self, task: asyncio.Task[None]) -> None:
+        super()._handled(task)
+        self._bus._wake(self._spec.name)  # a slot is free: claim the next one
 
     async def cancel(self, grace: float = CLOSE_GRACE_SECONDS) -> None:
         """Stop claiming; let handlers finish for ``grace`` seconds, then hand theirs back."""
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
-        if self._inflight:
-            _, pending = await asyncio.wait(set(self._inflight), timeout=grace)
-            for task in pending:
-                task.cancel()
-            if pending:
-                await asyncio.wait(pending)
+        await self._drain(grace)
         self._bus._consumers.discard(self)
 
 
@@ -698,7 +678,6 @@ class EmbeddedBus(Bus):
         self._connected = False
         self._consumers: set[_EmbeddedConsumer] = set()
         self._wakeups: dict[str, asyncio.Event] = {}
-        self._pending = PendingRequests()
         self._replies_wakeup = asyncio.Event()
         self._background: set[asyncio.Task[Any]] = set()
         self._session: aiohttp.ClientSession | None = None
@@ -736,6 +715,17 @@ class EmbeddedBus(Bus):
 
     def _wake(self, queue: str) -> None:
         self._wakeup(queue).set()
+
+    async def _store(
+        self, routing_key: str, body: bytes, headers: Mapping[str, str], message_id: str,
+        **options: Any,
+    ) -> None:
+        """Commit one row per bound queue and wake this process's consumers of them."""
+        queues = await self._run(
+            self.store.publish, routing_key, body, headers, message_id, **options
+        )
+        for queue in queues:
+            self._wake(queue)
 
     def _spawn(self, coro: Any, name: str) -> None:
         task = asyncio.create_task(coro, name=name)
@@ -861,15 +851,26 @@ class EmbeddedBus(Bus):
 
     async def _keep_late_reply(self, correlation_id: str, body: bytes, routing_key: str) -> None:
         late = self._late_reply(correlation_id, body, routing_key)
-        await self._run(
-            self.store.add_dead_letter,
-            queue=LATE_REPLIES,
-            routing_key=late.routing_key,
-            body=body,
-            headers={"correlation-id": correlation_id},
-            reason=late.reason,
-            error=None,
-        )
+        try:
+            await self._run(
+                self.store.add_dead_letter,
+                queue=LATE_REPLIES,
+                routing_key=late.routing_key,
+                body=body,
+                headers={"correlation-id": correlation_id},
+                reason=late.reason,
+                error=None,
+            )
+        except (sqlite3.Error, NotConnected) as exc:
+            # Raised on, this would end the reply pickup loop (or die unseen in a
+            # background task): every later request would time out.
+            log.error(
+                "bus.late_reply_not_kept",
+                correlation_id=correlation_id,
+                reason=late.reason,
+                error=repr(exc),
+            )
+            return
         await self._report_late_reply(late)
 
     async def accept_request(self, routing_key: str, body: bytes, envelope: Envelope) -> str:
@@ -877,8 +878,7 @@ class EmbeddedBus(Bus):
 
         A request with a ``deadline`` nobody took by then is dead-lettered, not handled.
         """
-        queues = await self._run(
-            self.store.publish,
+        await self._store(
             routing_key,
             body,
             {},
@@ -887,15 +887,13 @@ class EmbeddedBus(Bus):
             reply_to=WEBHOOK_REPLY_TO,
             expires_at=envelope.deadline.timestamp() if envelope.deadline else None,
         )
-        for queue in queues:
-            self._wake(queue)
         return envelope.id
 
     async def _reply_to_webhook(self, request_key: str, reply: Envelope | bytes) -> None:
         envelope = reply if isinstance(reply, Envelope) else parse_envelope(reply)
         body, kind = to_body(reply), str(envelope.type)
         try:
-            queues = await self._run(self.store.publish, kind, body, {}, envelope.id)
+            await self._store(kind, body, {}, envelope.id)
         except Unroutable:
             # No webhook to deliver it (none configured): keep it, never drop it.
             await self._run(
@@ -907,9 +905,6 @@ class EmbeddedBus(Bus):
                 reason=f"no webhook to deliver the reply to {request_key!r} to",
                 error=None,
             )
-            return
-        for queue in queues:
-            self._wake(queue)
 
     async def declare(self, queue: QueueSpec | str) -> None:
         """Record the queue and its bindings in the file."""
@@ -926,11 +921,7 @@ class EmbeddedBus(Bus):
     ) -> str:
         """Commit one row per bound queue; returns the message id."""
         message_id = message_id or message_id_for(message)
-        queues = await self._run(
-            self.store.publish, routing_key, to_body(message), headers or {}, message_id
-        )
-        for queue in queues:
-            self._wake(queue)
+        await self._store(routing_key, to_body(message), headers or {}, message_id)
         return message_id
 
     async def consume(
@@ -979,27 +970,21 @@ class EmbeddedBus(Bus):
         correlation_id: str,
     ) -> bytes:
         deadline = time.time() + timeout
-        future = self._pending.add(correlation_id)
-        try:
-            async with asyncio.timeout(timeout):
-                queues = await self._run(
-                    self.store.publish,
-                    routing_key,
-                    to_body(message),
-                    {DEADLINE_HEADER: f"{deadline:.3f}"},
-                    message_id_for(message),
-                    correlation_id=correlation_id,
-                    reply_to=self.owner,
-                    expires_at=deadline,
-                )
-                for queue in queues:
-                    self._wake(queue)
-                return await future
-        except TimeoutError:
-            self._remember_expired(correlation_id, routing_key)
-            raise RequestTimeout(routing_key, timeout, correlation_id) from None
-        finally:
-            self._pending.discard(correlation_id)
+
+        return await self._send_and_wait(
+            routing_key,
+            correlation_id,
+            timeout,
+            lambda: self._store(
+                routing_key,
+                to_body(message),
+                {DEADLINE_HEADER: f"{deadline:.3f}"},
+                message_id_for(message),
+                correlation_id=correlation_id,
+                reply_to=self.owner,
+                expires_at=deadline,
+            ),
+        )
 
     async def _request_webhook(
         self,

@@ -74,15 +74,12 @@ from hubject_connector.bus.base import (
     Handler,
     IncomingMessage,
     NotConnected,
-    PendingRequests,
     QueueSpec,
-    RequestTimeout,
     Unroutable,
     clean_headers,
     correlation_id_for,
     message_id_for,
     parse_reply,
-    run_handler,
     to_body,
 )
 from hubject_connector.bus.contract import (
@@ -276,11 +273,8 @@ class RabbitMQMessage(IncomingMessage):
 
 class _RabbitMQConsumer(Consumer):
     def __init__(self, bus: RabbitMQBus, spec: QueueSpec, handler: Handler, validate: bool):
+        super().__init__(spec, handler, validate)
         self._bus = bus
-        self._spec = spec
-        self._handler = handler
-        self._validate = validate
-        self._inflight: set[asyncio.Task[None]] = set()
         self._channel: aio_pika.abc.AbstractRobustChannel | None = None
         self._queue: aio_pika.abc.AbstractQueue | None = None
         self._tag: str | None = None
@@ -295,31 +289,14 @@ class _RabbitMQConsumer(Consumer):
         self._tag = await self._queue.consume(self._on_delivery, no_ack=False)
 
     async def _on_delivery(self, delivery: aio_pika.abc.AbstractIncomingMessage) -> None:
-        # Our own task, not aiormq's: a dropped channel must not cancel a running handler.
-        message = RabbitMQMessage(self._bus, delivery, self._spec.name)
-        task = asyncio.create_task(self._handle(message))
-        self._inflight.add(task)
-        task.add_done_callback(self._inflight.discard)
-
-    async def _handle(self, message: RabbitMQMessage) -> None:
-        try:
-            await run_handler(message, self._handler, validate=self._validate)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # one message never kills the consumer
-            log.error("bus.handler_crashed", queue=self._spec.name, error=repr(exc))
+        self._start_handling(RabbitMQMessage(self._bus, delivery, self._spec.name))
 
     async def cancel(self, grace: float = CLOSE_GRACE_SECONDS) -> None:
         """Stop deliveries; let handlers finish for ``grace`` seconds, then hand theirs back."""
         if self._queue is not None and self._tag is not None:
             with contextlib.suppress(*_CONNECTION_ERRORS, AMQPError, TimeoutError):
                 await self._queue.cancel(self._tag)
-        if self._inflight:
-            _, pending = await asyncio.wait(set(self._inflight), timeout=grace)
-            for task in pending:
-                task.cancel()
-            if pending:
-                await asyncio.wait(pending)
+        await self._drain(grace)
         if self._channel is not None:
             # Closing the channel returns whatever it still holds to the queue.
             with contextlib.suppress(*_CONNECTION_ERRORS, AMQPError):
@@ -347,7 +324,6 @@ class RabbitMQBus(Bus):
         self._exchanges: dict[str, aio_pika.abc.AbstractExchange] = {}
         self._queue_types: dict[str, str] = {}
         self._consumers: set[_RabbitMQConsumer] = set()
-        self._pending = PendingRequests()
         self._reply_queue: aio_pika.abc.AbstractQueue | None = None
         self._reply_tasks: set[asyncio.Task[None]] = set()
 
@@ -492,9 +468,12 @@ class RabbitMQBus(Bus):
         arguments["x-queue-type"] = await self._queue_type(physical, arguments)
         # Declared on a robust channel, so it is declared and bound again on reconnect.
         queue = await channel.declare_queue(physical, durable=True, arguments=arguments)
+        await self._bind(queue, spec)
+        return queue
+
+    async def _bind(self, queue: aio_pika.abc.AbstractQueue, spec: QueueSpec) -> None:
         for pattern in spec.patterns:
             await queue.bind(self.names.exchange, routing_key=pattern)
-        return queue
 
     async def _declare_backend_queue(
         self, channel: aio_pika.abc.AbstractRobustChannel, spec: QueueSpec
@@ -506,8 +485,7 @@ class RabbitMQBus(Bus):
             # Binding it is enough for nothing to be lost.
             log.info("bus.backend_queue_kept", queue=spec.name, error=str(exc))
             queue = await channel.declare_queue(self.names.queue(spec.name), passive=True)
-            for pattern in spec.patterns:
-                await queue.bind(self.names.exchange, routing_key=pattern)
+            await self._bind(queue, spec)
 
     async def close(self) -> None:
         """Stop consumers (handlers finish), fail waiting requests, close the connection."""
@@ -655,29 +633,22 @@ class RabbitMQBus(Bus):
             raise NotConnected("connect() the bus before sending requests")
         timeout = self.request_timeout if timeout is None else timeout
         correlation_id = correlation_id_for(message)
-        future = self._pending.add(correlation_id)
-        try:
-            async with asyncio.timeout(timeout):
-                await self._publish(
-                    self.names.exchange,
-                    routing_key,
-                    _outgoing(
-                        message,
-                        headers={DEADLINE_HEADER: f"{time.time() + timeout:.3f}"},
-                        message_id=message_id_for(message),
-                        correlation_id=correlation_id,
-                        reply_to=self._reply_queue.name,
-                        # Nobody acts on a command after its asker gave up: the broker
-                        # dead-letters it ("expired") instead of delivering it.
-                        expiration=timeout,
-                    ),
-                )
-                body = await future
-        except TimeoutError:
-            self._remember_expired(correlation_id, routing_key)
-            raise RequestTimeout(routing_key, timeout, correlation_id) from None
-        finally:
-            self._pending.discard(correlation_id)
+        outgoing = _outgoing(
+            message,
+            headers={DEADLINE_HEADER: f"{time.time() + timeout:.3f}"},
+            message_id=message_id_for(message),
+            correlation_id=correlation_id,
+            reply_to=self._reply_queue.name,
+            # Nobody acts on a command after its asker gave up: the broker
+            # dead-letters it ("expired") instead of delivering it.
+            expiration=timeout,
+        )
+        body = await self._send_and_wait(
+            routing_key,
+            correlation_id,
+            timeout,
+            lambda: self._publish(self.names.exchange, routing_key, outgoing),
+        )
         return parse_reply(message, body)
 
     async def _on_reply(self, delivery: aio_pika.abc.AbstractIncomingMessage) -> None:

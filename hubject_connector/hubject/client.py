@@ -368,15 +368,12 @@ class HubjectClient:
             state.verdict = None
             if gate.limiter is None:
                 return await attempt(method, url, **kwargs)
-            token, waited = await gate.limiter.acquire()
-            if waited > 0:
-                metrics.rate_limit_waits.labels(op.name).inc()
-                metrics.rate_limit_wait_seconds.labels(op.name).inc(waited)
-            try:
+            # The slot is held until the answer: see ratelimit's module docstring.
+            async with gate.limiter.slot() as waited:
+                if waited > 0:
+                    metrics.rate_limit_waits.labels(op.name).inc()
+                    metrics.rate_limit_wait_seconds.labels(op.name).inc(waited)
                 return await attempt(method, url, **kwargs)
-            finally:
-                # The slot is held until the answer: see ratelimit's module docstring.
-                gate.limiter.release(token)
 
         async def attempt(method: str, url: Any, **kwargs: Any) -> aiohttp.ClientResponse:
             trace = AttemptTrace()
@@ -451,19 +448,13 @@ class HubjectClient:
             text = next((t for t in texts if t), str(failures[-1]))
             message = self.tls.describe_server_failure(text)
             return ServerCertificateUntrusted(message, operation=name)
-        for item in chain:
-            reason = getattr(item, "reason", None)
-            if (
-                isinstance(item, ssl.SSLError)
-                and isinstance(reason, str)
-                and any(alert in reason for alert in _CLIENT_CERT_ALERTS)
-            ):
-                explanation = self.tls.explain_rejection()
-                cls = (ClientCertificateExpired
-                       if "EXPIRED" in reason or explanation.expired
-                       else ClientCertificateRejected)
-                return cls(f"the server refused our client certificate ({reason}): "
-                           f"{explanation.message}", operation=name)
+        if (reason := _alert_reason(chain)) is not None:
+            explanation = self.tls.explain_rejection()
+            cls = (ClientCertificateExpired
+                   if "EXPIRED" in reason or explanation.expired
+                   else ClientCertificateRejected)
+            return cls(f"the server refused our client certificate ({reason}): "
+                       f"{explanation.message}", operation=name)
         if isinstance(exc, aiohttp.ConnectionTimeoutError):
             return ConnectTimeout(
                 f"no connection to {self._base_url} within "
@@ -594,7 +585,8 @@ async def probe_client_certificate(
     except TimeoutError:
         return None
     except (OSError, ssl.SSLError) as exc:
-        return False if _is_reset(_chain(exc)) or _alerted(exc) else None
+        chain = _chain(exc)
+        return False if _is_reset(chain) or _alert_reason(chain) is not None else None
     try:
         ssl_object = writer.get_extra_info("ssl_object")
         if ssl_object is not None and ssl_object.version() != "TLSv1.3":
@@ -618,14 +610,15 @@ async def probe_client_certificate(
             await writer.wait_closed()
 
 
-def _alerted(exc: BaseException) -> bool:
-    for item in _chain(exc):
+def _alert_reason(chain: list[BaseException]) -> str | None:
+    """The OpenSSL reason of the first alert in ``chain`` refusing our certificate."""
+    for item in chain:
         reason = getattr(item, "reason", None)
         if isinstance(item, ssl.SSLError) and isinstance(reason, str) and any(
             alert in reason for alert in _CLIENT_CERT_ALERTS
         ):
-            return True
-    return False
+            return reason
+    return None
 
 
 def _fresh_reset(exc: BaseException, trace: AttemptTrace) -> bool:

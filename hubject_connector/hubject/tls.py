@@ -251,7 +251,13 @@ class ClientTls:
         interval = max(self._config.cert_reload_interval_seconds, 1.0)
         while True:
             await sleep(interval)
-            self.check()
+            try:
+                self.check()
+            except Exception:
+                # The watch must outlive one bad look at the files. check() keeps the previous
+                # context on a broken set; anything else (a file vanishing mid-rotation) is
+                # logged and looked at again next interval.
+                _log.exception("checking the client certificate files failed")
 
     def _load(self, fingerprint: bytes) -> LoadedTls:
         context, cert = build_client_context(self._config)

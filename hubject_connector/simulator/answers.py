@@ -40,6 +40,10 @@ def _partner_ids(request: object | None) -> dict[str, str | None]:
     }
 
 
+def _authorization_status(authorized: bool) -> AuthorizationStatus:
+    return AuthorizationStatus.AUTHORIZED if authorized else AuthorizationStatus.NOT_AUTHORIZED
+
+
 def acknowledgement(
     result: bool,
     code: str,
@@ -71,9 +75,7 @@ def authorization_start(
     return AuthorizationStart(
         session_id=session_id,
         provider_id=provider_id,
-        authorization_status=(
-            AuthorizationStatus.AUTHORIZED if authorized else AuthorizationStatus.NOT_AUTHORIZED
-        ),
+        authorization_status=_authorization_status(authorized),
         status_code=status_code(code, additional_info),
         authorization_stop_identifications=stop_identifications,
         **_partner_ids(request),
@@ -93,9 +95,7 @@ def authorization_stop(
     return AuthorizationStop(
         session_id=session_id,
         provider_id=provider_id,
-        authorization_status=(
-            AuthorizationStatus.AUTHORIZED if authorized else AuthorizationStatus.NOT_AUTHORIZED
-        ),
+        authorization_status=_authorization_status(authorized),
         status_code=status_code(code, additional_info),
         **_partner_ids(request),
     )
@@ -107,11 +107,12 @@ def refusal(
 ) -> object:
     """The operation's own answer message saying no: Result false or NotAuthorized."""
     answer = response_class(operation)
+    session_id = getattr(request, "session_id", None)
     if answer is AuthorizationStart:
         return authorization_start(False, code, additional_info, request=request,
-                                   session_id=getattr(request, "session_id", None))
+                                   session_id=session_id)
     if answer is AuthorizationStop:
         return authorization_stop(False, code, additional_info, request=request,
-                                  session_id=getattr(request, "session_id", None))
+                                  session_id=session_id)
     return acknowledgement(False, code, additional_info, request=request)
 

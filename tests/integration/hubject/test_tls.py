@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import ssl
 from pathlib import Path
@@ -139,11 +140,12 @@ async def test_rotation_is_picked_up_in_the_background_without_any_call(
         shutil.copy(new_dir / "c.key", key_path)
         shutil.copy(new_dir / "c.pem", cert_path)
         expected = rotated.not_valid_after_utc.timestamp()
-        # No request is sent: only the client's own watch can move the gauge.
-        for _ in range(100):
-            if registry.get_sample_value(gauge) == expected:
-                break
-            await asyncio.sleep(0.1)
+        # No request is sent: only the client's own watch can move the gauge. Bounded by
+        # time, not by a count of polls, so a loaded machine gets the full 30 s.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(30):
+                while registry.get_sample_value(gauge) != expected:  # noqa: ASYNC110
+                    await asyncio.sleep(0.1)  # a metric value has no event to wait on
     assert registry.get_sample_value(gauge) == expected
     assert simulator.requests == []
 

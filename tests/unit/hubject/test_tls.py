@@ -219,3 +219,31 @@ def test_watch_checks_the_files_between_requests(files: DevPki, tmp_path: Path) 
     assert registry.get_sample_value(
         "hubject_connector_client_certificate_not_after_timestamp_seconds"
     ) == rotated.not_valid_after_utc.timestamp()
+
+
+def test_watch_carries_on_when_a_file_vanishes_mid_rotation(files: DevPki, tmp_path: Path) -> None:
+    tls = ClientTls(config_for(files, cert_reload_interval_seconds=5.0),
+                    metrics=HubjectMetrics(CollectorRegistry()))
+    rotated = certs.issue_client_certificate(files, tmp_path / "n.pem", tmp_path / "n.key")
+    naps: list[float] = []
+
+    class Stop(Exception):
+        pass
+
+    async def sleep(seconds: float) -> None:
+        naps.append(seconds)
+        if len(naps) == 2:
+            # Mid-rotation: the certificate file is briefly gone.
+            files.cpo_client_cert.unlink()
+        if len(naps) == 3:
+            shutil.copy(tmp_path / "n.pem", files.cpo_client_cert)
+            shutil.copy(tmp_path / "n.key", files.cpo_client_key)
+        if len(naps) == 4:
+            raise Stop
+
+    watching = tls.watch(sleep)
+    with pytest.raises(Stop):
+        watching.send(None)
+    assert naps == [5.0, 5.0, 5.0, 5.0]
+    assert tls.certificate is not None
+    assert tls.certificate.serial_number == rotated.serial_number
