@@ -17,13 +17,14 @@ import importlib
 import inspect
 import os
 import sys
+import typing
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
 from hubject_connector.config import Config, ConfigErrors, load_config
 from hubject_connector.errors import ConfigError, ConnectorError
-from hubject_connector.logs import configure_logging
+from hubject_connector.logs import LogFormat, LogLevel, configure_logging
 
 #: Modules contributing subcommands, each with ``register(subparsers) -> None``.
 COMMAND_MODULES: list[str] = [
@@ -35,8 +36,8 @@ COMMAND_MODULES: list[str] = [
 ]
 
 PROG: Final = "hubject-connector"
-LOG_FORMATS: Final = ("json", "console")
-LOG_LEVELS: Final = ("debug", "info", "warning", "error")
+LOG_FORMATS: Final[tuple[str, ...]] = typing.get_args(LogFormat)
+LOG_LEVELS: Final[tuple[str, ...]] = typing.get_args(LogLevel)
 EXIT_OK: Final = 0
 EXIT_PROBLEM: Final = 1
 EXIT_USAGE: Final = 2

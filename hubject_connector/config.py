@@ -391,10 +391,10 @@ def _convert(hint: Any, value: Any, key: str, errors: _Collector) -> Any:
     """``value`` (TOML or environment text) as type ``hint``, or ``_INVALID``."""
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
-    from_env = isinstance(value, _EnvText)
     text = value.text.strip() if isinstance(value, _EnvText) else None
-    given_text = text if text is not None else value
-    if isinstance(given_text, str) and _PRIVATE_KEY.search(given_text):
+    # The value as given: stripped text from the environment, else the TOML value.
+    given = value if text is None else text
+    if isinstance(given, str) and _PRIVATE_KEY.search(given):
         errors.add(key, "looks like a private key pasted as a value: keep the key in a file "
                         "and give the file's path")
         return _INVALID
@@ -408,7 +408,6 @@ def _convert(hint: Any, value: Any, key: str, errors: _Collector) -> Any:
         assert isinstance(hint, type)
         return _build(hint, value, key, errors)
     if origin is typing.Literal:
-        given = text if from_env else value
         if isinstance(given, str):
             for choice in args:
                 if given.lower() == str(choice).lower():
@@ -451,14 +450,11 @@ def _convert(hint: Any, value: Any, key: str, errors: _Collector) -> Any:
             return _INVALID
         return number
     if hint is str:
-        if text is not None:
-            return text
-        if isinstance(value, str):
-            return value
+        if isinstance(given, str):
+            return given
         errors.add(key, f"must be a string (got {_describe(value)})")
         return _INVALID
     if hint is Path:
-        given = text if from_env else value
         if isinstance(given, str) and given.strip():
             return Path(given)
         errors.add(key, f"must be a non-empty file path (got {_describe(value)})")

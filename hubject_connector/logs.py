@@ -250,10 +250,10 @@ def configure_logging(
     formatter = structlog.stdlib.ProcessorFormatter(
         # Runs on records from the standard library only.
         foreign_pre_chain=_shared_processors(),
-        # Runs on every record, last: the cleaning must see the final event dict.
+        # Runs on every record, last: the cleaning must see the final event dict (in which
+        # both chains have already turned exceptions into text).
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            structlog.processors.format_exc_info,
             redact_private_keys,
             mask_identifiers,
             _renderer(format, stream),

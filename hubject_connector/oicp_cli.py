@@ -66,12 +66,12 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 
 def known_message_names() -> list[str]:
     """Every name ``oicp validate`` accepts as a message, sorted."""
-    return sorted({*messages.MESSAGES, messages.NOTIFICATION_MESSAGE})
+    return messages.message_names()
 
 
 def resolve_message_name(name: str) -> str | None:
     """The message name meant by ``name`` (a message or an operation name), or None."""
-    if name in messages.MESSAGES or name == messages.NOTIFICATION_MESSAGE:
+    if name in known_message_names():
         return name
     if name in OPERATIONS:
         return OPERATIONS[name].request

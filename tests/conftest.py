@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from hubject_connector.certs import DevPki, make_dev_pki
 
@@ -35,6 +37,28 @@ def oicp_spec_dir() -> Path:
             "official OICP 2.3 OpenAPI not found: set OICP_SPEC_DIR or provide ../shared/oicp-2.3"
         )
     return found
+
+
+class _NoTimestampLoader(yaml.SafeLoader):
+    """A safe YAML loader that keeps unquoted timestamps as the strings they are on the wire.
+
+    The spec's examples write date-times unquoted (``2020-09-23T14:17:53.038Z``); PyYAML's
+    default resolver would turn them into ``datetime`` objects, which no JSON body holds.
+    """
+
+
+_NoTimestampLoader.yaml_implicit_resolvers = {
+    first: [(tag, regex) for tag, regex in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+@pytest.fixture(scope="session")
+def cpo_openapi(oicp_spec_dir: Path) -> dict[str, Any]:
+    """The official CPO OpenAPI document, parsed once for every area: do not modify it."""
+    text = (oicp_spec_dir / "cpo" / "openapi.yaml").read_text(encoding="utf-8")
+    document: dict[str, Any] = yaml.load(text, Loader=_NoTimestampLoader)  # noqa: S506 - safe
+    return document
 
 
 @pytest.fixture(scope="session")

@@ -246,8 +246,24 @@ def _energy(
 # --- overrides: rules across fields ----------------------------------------------------------
 
 
-def _one_option(name: str, value: Any) -> common.Identification:
-    return _only(common.Identification, name, value)
+def one_of_fields(
+    model: type[T], *names: str, **strategies: st.SearchStrategy[Any]
+) -> st.SearchStrategy[T]:
+    """Instances of a choice type with exactly one field set, among ``names`` (all if none).
+
+    ``strategies`` replaces the strategy of a field.
+    """
+    names = names or tuple(info.name for info in fields_of(model))
+    return st.one_of(
+        [
+            strategies.get(name, value_of(model, name)).map(functools.partial(_only, model, name))
+            for name in names
+        ]
+    )
+
+
+def _only(model: type[T], name: str, value: Any) -> T:
+    return model(**{name: value})
 
 
 def identification(
@@ -257,15 +273,7 @@ def identification(
 
     ``strategies`` replaces the strategy of an option, e.g. ``qr_code=...``.
     """
-    names = options or tuple(info.name for info in fields_of(common.Identification))
-    return st.one_of(
-        [
-            strategies.get(name, value_of(common.Identification, name)).map(
-                functools.partial(_one_option, name)
-            )
-            for name in names
-        ]
-    )
+    return one_of_fields(common.Identification, *options, **strategies)
 
 
 @override(common.Identification)
@@ -396,17 +404,7 @@ def _notification_end() -> st.SearchStrategy[notifications.ChargingNotificationE
 @override(evse.GeoCoordinates)
 def _geo_coordinates() -> st.SearchStrategy[evse.GeoCoordinates]:
     # Spec: GeoCoordinatesType, exactly one of the three formats.
-    model = evse.GeoCoordinates
-    return st.one_of(
-        [
-            value_of(model, info.name).map(functools.partial(_only, model, info.name))
-            for info in fields_of(model)
-        ]
-    )
-
-
-def _only(model: type[T], name: str, value: Any) -> T:
-    return model(**{name: value})
+    return one_of_fields(evse.GeoCoordinates)
 
 
 @override(evse.EvseDataRecord)

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import marshmallow
 
 from hubject_connector.errors import OicpError
-from hubject_connector.oicp.model import schema_for
+from hubject_connector.oicp.model import schema_instance
 
 T = TypeVar("T")
 
@@ -95,7 +95,7 @@ def load(model: type[T], payload: Any) -> T:
     if not isinstance(payload, Mapping):
         raise OicpValidationError([Issue("", "must be a JSON object")])
     try:
-        result: T = schema_for(model)().load(payload)
+        result: T = schema_instance(model).load(payload)
     except marshmallow.ValidationError as exc:
         raise OicpValidationError(issues_from(exc)) from exc
     return result
@@ -108,7 +108,7 @@ def decode(model: type[T], body: bytes | str) -> T:
 
 def dump(instance: Any) -> dict[str, Any]:
     """A model as a JSON-ready dict (``Decimal`` kept for ``encode_json``)."""
-    result: dict[str, Any] = schema_for(type(instance))().dump(instance)
+    result: dict[str, Any] = schema_instance(type(instance)).dump(instance)
     return result
 
 

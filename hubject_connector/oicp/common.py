@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import ClassVar
 
-from hubject_connector.oicp.model import wire
+from hubject_connector.oicp.model import given_keys, one_of_issues, wire
 
 # Spec: PartnerSessionID fields are free text of at most 250 characters.
 PARTNER_SESSION_ID_MAX = 250
@@ -105,15 +105,6 @@ class RemoteIdentification:
     evco_id: str = wire("EvcoID", pattern="EvcoID")
 
 
-IDENTIFICATION_KEYS = (
-    "RFIDMifareFamilyIdentification",
-    "RFIDIdentification",
-    "QRCodeIdentification",
-    "PlugAndChargeIdentification",
-    "RemoteIdentification",
-)
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Identification:
     """Spec: "IdentificationType": exactly one of five options."""
@@ -130,17 +121,11 @@ class Identification:
 
     def options(self) -> list[str]:
         """The JSON names of the options that are set."""
-        values = (self.rfid_mifare_family, self.rfid, self.qr_code, self.plug_and_charge,
-                  self.remote)
-        return [k for k, v in zip(IDENTIFICATION_KEYS, values, strict=True) if v is not None]
+        return given_keys(self)
 
     def oicp_issues(self) -> list[tuple[str, str]]:
         # Spec: IdentificationType is a choice: one option per message.
-        chosen = self.options()
-        if len(chosen) != 1:
-            got = ", ".join(chosen) if chosen else "none"
-            return [("", f"exactly one identification option must be given (got {got})")]
-        return []
+        return one_of_issues(self, "identification option")
 
     def evco_id(self) -> str | None:
         """The contract ID carried by the chosen option, if it carries one."""

@@ -20,7 +20,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import ClassVar
 
-from hubject_connector.oicp.model import wire
+from hubject_connector.oicp.model import given_keys, one_of_issues, wire
 
 # --- enumerations ------------------------------------------------------------------------
 
@@ -266,9 +266,6 @@ class GeoCoordinatesDegreeMinuteSeconds:
     latitude: str = wire("Latitude", pattern="degree-minute-second")
 
 
-GEO_FORMAT_KEYS = ("Google", "DecimalDegree", "DegreeMinuteSeconds")
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GeoCoordinates:
     """Spec: "GeoCoordinatesType": exactly one of three formats, based on WGS84."""
@@ -281,17 +278,11 @@ class GeoCoordinates:
 
     def formats(self) -> list[str]:
         """The JSON names of the formats that are set."""
-        values = (self.google, self.decimal_degree, self.degree_minute_seconds)
-        return [k for k, v in zip(GEO_FORMAT_KEYS, values, strict=True) if v is not None]
+        return given_keys(self)
 
     def oicp_issues(self) -> list[tuple[str, str]]:
         # Spec, GeoCoordinatesType: "One of the following three options MUST be provided".
-        chosen = self.formats()
-        if len(chosen) != 1:
-            got = ", ".join(chosen) if chosen else "none"
-            return [("", f"exactly one of Google, DecimalDegree, DegreeMinuteSeconds "
-                         f"must be given (got {got})")]
-        return []
+        return one_of_issues(self, "of Google, DecimalDegree, DegreeMinuteSeconds")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -84,8 +84,9 @@ _FAMILIES: Final[Mapping[str, tuple[type, ...]]] = MappingProxyType(
 )
 
 
-def _known() -> str:
-    return ", ".join(sorted([*MESSAGES, *_FAMILIES]))
+def message_names() -> list[str]:
+    """Every name ``decode_message`` accepts, sorted (``eRoamingChargingNotification`` too)."""
+    return sorted([*MESSAGES, *_FAMILIES])
 
 
 def message_classes(name: str) -> tuple[type, ...]:
@@ -111,7 +112,8 @@ def message_class(name: str) -> type:
     try:
         return MESSAGES[name]
     except KeyError:
-        raise KeyError(f"unknown OICP message {name!r}; known: {_known()}") from None
+        known = ", ".join(message_names())
+        raise KeyError(f"unknown OICP message {name!r}; known: {known}") from None
 
 
 def decode_message(name: str, body: bytes | str | Mapping[str, Any]) -> object:
@@ -120,13 +122,13 @@ def decode_message(name: str, body: bytes | str | Mapping[str, Any]) -> object:
     Raises ``OicpValidationError`` naming each broken rule, ``KeyError`` for an unknown name.
     A notification body is dispatched on its ``Type``.
     """
-    if name == NOTIFICATION_MESSAGE:
-        payload = codec.parse_json(body) if isinstance(body, bytes | str) else body
-        if not isinstance(payload, Mapping):
-            raise codec.OicpValidationError([codec.Issue("", "must be a JSON object")])
+    # The name is checked before the body is parsed: an unknown name is a KeyError even
+    # when the body is not JSON.
+    model = None if name == NOTIFICATION_MESSAGE else message_class(name)
+    payload = codec.parse_json(body) if isinstance(body, bytes | str) else body
+    if model is None:
         return notifications.decode_notification(payload)
-    model = message_class(name)
-    return codec.load(model, codec.parse_json(body) if isinstance(body, bytes | str) else body)
+    return codec.load(model, payload)
 
 
 def request_classes(operation: Operation) -> tuple[type, ...]:

@@ -119,6 +119,7 @@ class FieldInfo:
 
 _FIELDS: dict[type, tuple[FieldInfo, ...]] = {}
 _SCHEMAS: dict[type, type[ModelSchema]] = {}
+_SCHEMA_INSTANCES: dict[type, ModelSchema] = {}
 
 
 def fields_of(model: type) -> tuple[FieldInfo, ...]:
@@ -148,6 +149,28 @@ def fields_of(model: type) -> tuple[FieldInfo, ...]:
     return result
 
 
+def given_keys(instance: Any) -> list[str]:
+    """The JSON names of a model instance's fields that are set (not ``None``), in order."""
+    return [
+        info.rule.key
+        for info in fields_of(type(instance))
+        if getattr(instance, info.name) is not None
+    ]
+
+
+def one_of_issues(instance: Any, what: str) -> list[tuple[str, str]]:
+    """An ``oicp_issues`` pair unless exactly one field of a choice type is set.
+
+    For the spec's choice types (IdentificationType, GeoCoordinatesType), whose fields are
+    all optional: ``what`` completes "exactly one ... must be given".
+    """
+    chosen = given_keys(instance)
+    if len(chosen) != 1:
+        got = ", ".join(chosen) if chosen else "none"
+        return [("", f"exactly one {what} must be given (got {got})")]
+    return []
+
+
 def _is_union(tp: Any) -> bool:
     return typing.get_origin(tp) in (typing.Union, types.UnionType)
 
@@ -166,26 +189,19 @@ class _Pattern(marshmallow.validate.Validator):
         return value
 
 
-class _MaxLength(marshmallow.validate.Validator):
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
+class _Length(marshmallow.validate.Validator):
+    def __init__(self, minimum: int | None, maximum: int | None) -> None:
+        self.minimum = minimum
+        self.maximum = maximum
 
     def __call__(self, value: Any) -> Any:
-        if len(value) > self.limit:
+        if self.maximum is not None and len(value) > self.maximum:
             raise marshmallow.ValidationError(
-                f"is {len(value)} characters long, over the limit of {self.limit}"
+                f"is {len(value)} characters long, over the limit of {self.maximum}"
             )
-        return value
-
-
-class _MinLength(marshmallow.validate.Validator):
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-
-    def __call__(self, value: Any) -> Any:
-        if len(value) < self.limit:
+        if self.minimum is not None and len(value) < self.minimum:
             raise marshmallow.ValidationError(
-                f"is {len(value)} characters long, under the minimum of {self.limit}"
+                f"is {len(value)} characters long, under the minimum of {self.minimum}"
             )
         return value
 
@@ -404,8 +420,8 @@ class ModelSchema(Schema):
         return {k: v for k, v in data.items() if v is not None}
 
 
-def _field_for(info: FieldInfo, base: Any) -> fields.Field[Any]:
-    rule = info.rule
+def _field_for(info: FieldInfo) -> fields.Field[Any]:
+    rule, base = info.rule, info.base
     validators: list[Any] = []
     inner: fields.Field[Any]
     if dataclasses.is_dataclass(base) and isinstance(base, type):
@@ -416,10 +432,8 @@ def _field_for(info: FieldInfo, base: Any) -> fields.Field[Any]:
         inner = OicpString()
         if rule.pattern is not None:
             validators.append(_Pattern(rule.pattern))
-        if rule.max_length is not None:
-            validators.append(_MaxLength(rule.max_length))
-        if rule.min_length is not None:
-            validators.append(_MinLength(rule.min_length))
+        if rule.min_length is not None or rule.max_length is not None:
+            validators.append(_Length(rule.min_length, rule.max_length))
     elif base is bool:
         inner = OicpBoolean()
     elif base is int:
@@ -458,9 +472,21 @@ def schema_for(model: type) -> type[ModelSchema]:
     attrs: dict[str, Any] = {"__model__": model}
     aliases: dict[str, str] = {}
     for info in fields_of(model):
-        attrs[info.name] = _field_for(info, info.base)
+        attrs[info.name] = _field_for(info)
         for alias in info.rule.aliases:
             aliases[alias] = info.rule.key
     attrs["__aliases__"] = aliases
     _SCHEMAS[model] = schema = type(f"{model.__name__}Schema", (ModelSchema,), attrs)
     return schema
+
+
+def schema_instance(model: type) -> ModelSchema:
+    """The shared instance of ``schema_for(model)`` that ``codec`` loads and dumps with.
+
+    Building an instance (and, on its first load, its nested schemas) costs more than the
+    load itself; a schema keeps no state between loads, so one instance serves every call.
+    """
+    instance = _SCHEMA_INSTANCES.get(model)
+    if instance is None:
+        instance = _SCHEMA_INSTANCES[model] = schema_for(model)()
+    return instance

@@ -62,22 +62,11 @@ class ErrorType(StrEnum):
         return None
 
 
-def _type_issues(
-    actual: ChargingNotificationType, expected: ChargingNotificationType, name: str
-) -> list[tuple[str, str]]:
-    # Spec: each message's Type row: "For this case only the notification type ... can be
-    # chosen."
-    if actual is not expected:
-        return [("Type", f"must be {expected.value} in a {name}")]
-    return []
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ChargingNotificationStart:
-    """Spec: eRoamingChargingNotifications Start: energy has begun to flow."""
+class _ChargingNotification:
+    """The fields every notification starts with; each subclass adds its Type's own."""
 
-    OICP_NAME: ClassVar[str] = "eRoamingChargingNotificationStart"
-    TYPE: ClassVar[ChargingNotificationType] = ChargingNotificationType.START
+    TYPE: ClassVar[ChargingNotificationType]
 
     type: ChargingNotificationType = wire("Type")
     session_id: str = wire("SessionID", pattern="SessionID")
@@ -89,22 +78,38 @@ class ChargingNotificationStart:
     )
     identification: Identification | None = wire("Identification", default=None)
     evse_id: str = wire("EvseID", pattern="EvseID")
+    operator_id: str = wire("OperatorID", pattern="OperatorID")
+
+    def _type_issues(self) -> list[tuple[str, str]]:
+        # Spec: each message's Type row: "For this case only the notification type ... can
+        # be chosen."
+        if self.type is not self.TYPE:
+            return [("Type", f"must be {self.TYPE.value} in a {type(self).__name__}")]
+        return []
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChargingNotificationStart(_ChargingNotification):
+    """Spec: eRoamingChargingNotifications Start: energy has begun to flow."""
+
+    OICP_NAME: ClassVar[str] = "eRoamingChargingNotificationStart"
+    TYPE: ClassVar[ChargingNotificationType] = ChargingNotificationType.START
+
     charging_start: datetime = wire("ChargingStart")
     session_start: datetime | None = wire("SessionStart", default=None)
     meter_value_start: Decimal | None = wire(
         "MeterValueStart", default=None, places=ENERGY_PLACES, minimum=0
     )
-    operator_id: str = wire("OperatorID", pattern="OperatorID")
     partner_product_id: str | None = wire(
         "PartnerProductID", default=None, max_length=PRODUCT_ID_MAX
     )
 
     def oicp_issues(self) -> list[tuple[str, str]]:
-        return _type_issues(self.type, self.TYPE, "ChargingNotificationStart")
+        return self._type_issues()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ChargingNotificationProgress:
+class ChargingNotificationProgress(_ChargingNotification):
     """Spec: eRoamingChargingNotifications Progress: energy or time so far.
 
     Spec: send at most one per session every 5 minutes (a flow's concern, not the model's).
@@ -113,16 +118,6 @@ class ChargingNotificationProgress:
     OICP_NAME: ClassVar[str] = "eRoamingChargingNotificationProgress"
     TYPE: ClassVar[ChargingNotificationType] = ChargingNotificationType.PROGRESS
 
-    type: ChargingNotificationType = wire("Type")
-    session_id: str = wire("SessionID", pattern="SessionID")
-    cpo_partner_session_id: str | None = wire(
-        "CPOPartnerSessionID", default=None, max_length=PARTNER_SESSION_ID_MAX
-    )
-    emp_partner_session_id: str | None = wire(
-        "EMPPartnerSessionID", default=None, max_length=PARTNER_SESSION_ID_MAX
-    )
-    identification: Identification | None = wire("Identification", default=None)
-    evse_id: str = wire("EvseID", pattern="EvseID")
     charging_start: datetime = wire("ChargingStart")
     event_occurred: datetime = wire("EventOccurred")
     #: Milliseconds: EventOccurred - ChargingStart.
@@ -135,13 +130,12 @@ class ChargingNotificationProgress:
         "MeterValueStart", default=None, places=ENERGY_PLACES, minimum=0
     )
     meter_value_in_between: MeterValueInBetween | None = wire("MeterValueInBetween", default=None)
-    operator_id: str = wire("OperatorID", pattern="OperatorID")
     partner_product_id: str | None = wire(
         "PartnerProductID", default=None, max_length=PRODUCT_ID_MAX
     )
 
     def oicp_issues(self) -> list[tuple[str, str]]:
-        issues = _type_issues(self.type, self.TYPE, "ChargingNotificationProgress")
+        issues = self._type_issues()
         # Spec: ChargingDuration is "O/M": "Either ChargingDuration or ConsumedEnergyProgress
         # should be provided. Both can also be provided" - a progress without either says
         # nothing.
@@ -155,22 +149,12 @@ class ChargingNotificationProgress:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ChargingNotificationEnd:
+class ChargingNotificationEnd(_ChargingNotification):
     """Spec: eRoamingChargingNotifications End: energy stopped flowing, session still open."""
 
     OICP_NAME: ClassVar[str] = "eRoamingChargingNotificationEnd"
     TYPE: ClassVar[ChargingNotificationType] = ChargingNotificationType.END
 
-    type: ChargingNotificationType = wire("Type")
-    session_id: str = wire("SessionID", pattern="SessionID")
-    cpo_partner_session_id: str | None = wire(
-        "CPOPartnerSessionID", default=None, max_length=PARTNER_SESSION_ID_MAX
-    )
-    emp_partner_session_id: str | None = wire(
-        "EMPPartnerSessionID", default=None, max_length=PARTNER_SESSION_ID_MAX
-    )
-    identification: Identification | None = wire("Identification", default=None)
-    evse_id: str = wire("EvseID", pattern="EvseID")
     charging_start: datetime | None = wire("ChargingStart", default=None)
     charging_end: datetime = wire("ChargingEnd")
     session_start: datetime | None = wire("SessionStart", default=None)
@@ -185,7 +169,6 @@ class ChargingNotificationEnd:
         "MeterValueEnd", default=None, places=ENERGY_PLACES, minimum=0
     )
     meter_value_in_between: MeterValueInBetween | None = wire("MeterValueInBetween", default=None)
-    operator_id: str = wire("OperatorID", pattern="OperatorID")
     partner_product_id: str | None = wire(
         "PartnerProductID", default=None, max_length=PRODUCT_ID_MAX
     )
@@ -193,7 +176,7 @@ class ChargingNotificationEnd:
 
     def oicp_issues(self) -> list[tuple[str, str]]:
         return [
-            *_type_issues(self.type, self.TYPE, "ChargingNotificationEnd"),
+            *self._type_issues(),
             *time_order_issues(
                 self.charging_start, self.charging_end, "ChargingStart", "ChargingEnd"
             ),
@@ -205,30 +188,19 @@ class ChargingNotificationEnd:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ChargingNotificationError:
+class ChargingNotificationError(_ChargingNotification):
     """Spec: eRoamingChargingNotifications Error: charging failed to start or broke off."""
 
     OICP_NAME: ClassVar[str] = "eRoamingChargingNotificationError"
     TYPE: ClassVar[ChargingNotificationType] = ChargingNotificationType.ERROR
 
-    type: ChargingNotificationType = wire("Type")
-    session_id: str = wire("SessionID", pattern="SessionID")
-    cpo_partner_session_id: str | None = wire(
-        "CPOPartnerSessionID", default=None, max_length=PARTNER_SESSION_ID_MAX
-    )
-    emp_partner_session_id: str | None = wire(
-        "EMPPartnerSessionID", default=None, max_length=PARTNER_SESSION_ID_MAX
-    )
-    identification: Identification | None = wire("Identification", default=None)
-    evse_id: str = wire("EvseID", pattern="EvseID")
     error_type: ErrorType = wire("ErrorType")
     error_additional_info: str | None = wire(
         "ErrorAdditionalInfo", default=None, max_length=ERROR_ADDITIONAL_INFO_MAX
     )
-    operator_id: str = wire("OperatorID", pattern="OperatorID")
 
     def oicp_issues(self) -> list[tuple[str, str]]:
-        return _type_issues(self.type, self.TYPE, "ChargingNotificationError")
+        return self._type_issues()
 
 
 #: Any of the four notifications.

@@ -61,7 +61,7 @@ class Operation:
             if name not in params:
                 raise KeyError(f"{self.name}: path parameter {name!r} is missing")
             value = params[name]
-            kind = {"operatorID": "OperatorID", "providerID": "ProviderID"}[name]
+            kind = _PARAM_PATTERNS[name]
             if not patterns.matches(kind, value):
                 raise ValueError(f"{name} {value!r} does not match the {kind} pattern")
             return value
@@ -78,7 +78,9 @@ class Operation:
         return re.compile(regex)
 
 
-_PARAM: Final = re.compile(r"\{(operatorID|providerID)\}")
+#: Path parameter → the pattern its value must match.
+_PARAM_PATTERNS: Final = {"operatorID": "OperatorID", "providerID": "ProviderID"}
+_PARAM: Final = re.compile(r"\{(" + "|".join(_PARAM_PATTERNS) + r")\}")
 
 ACK: Final = "eRoamingAcknowledgement"
 

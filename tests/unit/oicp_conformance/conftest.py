@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 from typing import Any, Final
 
 import jsonschema
 import pytest
-import yaml
 from jsonschema.protocols import Validator
 from openapi_schema_validator import OAS30Validator, oas30_format_checker
 from referencing import Registry
@@ -25,17 +23,6 @@ from hubject_connector.oicp.operations import Operation
 #: The URI the document is registered under, so "#/components/..." resolves inside it.
 SPEC_URI: Final = "urn:oicp-2.3:cpo-openapi"
 JSON: Final = "application/json"
-
-
-class SpecLoader(yaml.SafeLoader):
-    """YAML without the timestamp resolver: examples keep ``2020-09-23T14:17:53.038Z`` as a
-    string (as JSON would), instead of becoming a ``datetime``."""
-
-
-SpecLoader.yaml_implicit_resolvers = {
-    first: [(tag, regex) for tag, regex in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
 
 
 def format_checker() -> jsonschema.FormatChecker:
@@ -161,9 +148,7 @@ def as_json(body: bytes) -> Any:
 
 
 @pytest.fixture(scope="session")
-def spec(oicp_spec_dir: Path) -> Spec:
+def spec(cpo_openapi: dict[str, Any]) -> Spec:
     """The official CPO OpenAPI of OICP 2.3, loaded once."""
-    text = (oicp_spec_dir / "cpo" / "openapi.yaml").read_text(encoding="utf-8")
-    document = yaml.load(text, Loader=SpecLoader)  # noqa: S506 - SpecLoader is a SafeLoader
-    assert document["openapi"].startswith("3.0"), "expected an OpenAPI 3.0 document"
-    return Spec(document)
+    assert cpo_openapi["openapi"].startswith("3.0"), "expected an OpenAPI 3.0 document"
+    return Spec(cpo_openapi)
