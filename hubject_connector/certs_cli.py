@@ -18,7 +18,7 @@ def register(subparsers: Any) -> None:
         description="Certificate tools for the mutual TLS with Hubject.",
     )
     commands = group.add_subparsers(title="certs commands", metavar="COMMAND")
-    group.set_defaults(handler=lambda _args: _usage(group))
+    group.set_defaults(handler=lambda _args: cli.print_usage(group))
 
     dev = commands.add_parser(
         "dev-pki",
@@ -65,11 +65,6 @@ def register(subparsers: Any) -> None:
     inspect.add_argument("--operator-id", default=None,
                          help="also say whether the subject carries this OperatorID")
     inspect.set_defaults(handler=inspect_command)
-
-
-def _usage(parser: argparse.ArgumentParser) -> int:
-    parser.print_help(sys.stderr)
-    return cli.EXIT_USAGE
 
 
 def _check_operator_id(value: str) -> bool:

@@ -44,6 +44,21 @@ EXIT_USAGE: Final = 2
 EXIT_INTERRUPTED: Final = 130
 
 
+def print_usage(parser: argparse.ArgumentParser) -> int:
+    """Handler of a command group run without a subcommand: its help, as a usage error."""
+    parser.print_help(sys.stderr)
+    return EXIT_USAGE
+
+
+def read_input(file: str) -> bytes | None:
+    """The bytes of FILE, or of stdin for ``-``; None (reason on stderr) when unreadable."""
+    try:
+        return sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
+    except OSError as exc:
+        print(f"cannot read {file}: {exc.strerror or exc}", file=sys.stderr)
+        return None
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser with the global options and every registered subcommand."""
     parser = argparse.ArgumentParser(

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 import structlog
@@ -29,7 +28,7 @@ def register(subparsers: Any) -> None:
         description="Tools for OICP 2.3 messages and operations.",
     )
     commands = oicp.add_subparsers(title="oicp commands", metavar="COMMAND")
-    oicp.set_defaults(handler=lambda _args: _usage(oicp))
+    oicp.set_defaults(handler=lambda _args: cli.print_usage(oicp))
 
     validate = commands.add_parser(
         "validate",
@@ -59,11 +58,6 @@ def register(subparsers: Any) -> None:
     operations.set_defaults(handler=operations_command)
 
 
-def _usage(parser: argparse.ArgumentParser) -> int:
-    parser.print_help(sys.stderr)
-    return cli.EXIT_USAGE
-
-
 def known_message_names() -> list[str]:
     """Every name ``oicp validate`` accepts as a message, sorted."""
     return messages.message_names()
@@ -87,10 +81,8 @@ def validate_command(args: argparse.Namespace) -> int:
             print(f"  {known}", file=sys.stderr)
         print(f"or an operation name: {', '.join(OPERATIONS)}", file=sys.stderr)
         return cli.EXIT_USAGE
-    try:
-        body = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
-    except OSError as exc:
-        print(f"cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr)
+    body = cli.read_input(args.file)
+    if body is None:
         return cli.EXIT_USAGE
     log.debug("validating", message=name, source=args.file, size=len(body))
     try:

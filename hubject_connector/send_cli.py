@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Coroutine
-from pathlib import Path
 from typing import Any
 
 import structlog
@@ -83,10 +82,8 @@ def send_command(args: argparse.Namespace) -> int | Coroutine[Any, Any, int]:
         print(f"--operator-id: {args.operator_id!r} is not an OperatorID (e.g. DE*ABC)",
               file=sys.stderr)
         return cli.EXIT_USAGE
-    try:
-        body = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
-    except OSError as exc:
-        print(f"cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr)
+    body = cli.read_input(args.file)
+    if body is None:
         return cli.EXIT_USAGE
     try:
         request = messages.decode_message(op.request, body)
