@@ -15,6 +15,7 @@ import tomllib
 import types
 import typing
 import urllib.parse
+import zoneinfo
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +59,16 @@ class HubjectConfig:
     retry: RetryConfig = field(default_factory=RetryConfig)
     #: Calls per minute by operation name (operation table); unset ones use Hubject's limits.
     rate_limits: dict[str, int] = field(default_factory=dict)
+    #: OperatorName written in EVSE data, status and pricing pushes when the backend
+    #: leaves ``operator_name`` out (OICP requires it there).
+    operator_name: str = ""
+    #: Further OperatorIDs whose EVSEs this connector may push (sub-operators).
+    sub_operator_ids: tuple[str, ...] = ()
+    #: IANA time zone of the charge points, for times the backend gives in UTC: OICP wants
+    #: the charge point's local offset. Per EVSE or station, the backend may name its own.
+    time_zone: str = "UTC"
+    #: Allow an http:// base_url (never in production): only for a local test proxy.
+    insecure_plaintext: bool = False
 
     @property
     def url(self) -> str:
@@ -84,6 +95,9 @@ class RabbitMQConfig:
     quorum_queues: bool = True
     #: Shown by the broker (rabbitmqctl list_connections, management UI).
     connection_name: str = "hubject-connector"
+    #: Deliveries of one message before a quorum queue dead-letters it (a message that
+    #: crashes the process cannot loop forever).
+    delivery_limit: int = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +114,14 @@ class EmbeddedBusConfig:
     lease_seconds: float = 30.0
     #: How often other processes' messages are looked for (same-process ones wake at once).
     poll_interval_seconds: float = 0.5
+    #: File holding the bearer token the HTTP API requires (required off loopback).
+    auth_token_file: Path | None = None
+    #: Most dead letters kept; the oldest go first beyond it.
+    max_dead_letters: int = 10000
+    #: Dead letters older than this are removed.
+    dead_letter_max_age_seconds: float = 30 * 86400.0
+    #: How long delivery results and replies stay readable through GET /v1/results.
+    results_retention_seconds: float = 7 * 86400.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +150,72 @@ class InboundConfig:
     client_cert_mode: Literal["required", "optional", "off"] = "required"
     allow_ips: tuple[str, ...] = ()
     reply_deadline_seconds: float = 8.0
+    #: With client_cert_mode "off" behind a TLS-terminating proxy: the header in which the
+    #: proxy passes the verified client certificate (URL-encoded PEM), if it does.
+    client_cert_header: str | None = None
+    #: Status code answered to Hubject when the backend gives no valid reply in time.
+    timeout_status_code: str = "501"
+    #: Largest request body accepted (413 beyond).
+    max_body_bytes: int = 1024 * 1024
+    #: Longest time to read a request (slow clients are cut off).
+    read_timeout_seconds: float = 10.0
+    #: How often the server certificate files are checked for rotation.
+    cert_reload_interval_seconds: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class SqliteStateConfig:
+    """The embedded state store."""
+
+    path: Path = Path("var/state.sqlite3")
+
+
+@dataclass(frozen=True, slots=True)
+class PostgresStateConfig:
+    """The PostgreSQL state store, for several replicas."""
+
+    #: libpq-style URL; leave the password out and use password_file.
+    dsn: str = "postgresql://postgres@127.0.0.1:5432/hubject_connector"
+    password_file: Path | None = None
+    #: Schema holding the connector's tables (created and migrated by the connector).
+    schema: str = "hubject_connector"
+    pool_size: int = 4
+
+
+@dataclass(frozen=True, slots=True)
+class StateConfig:
+    """What must survive a restart: EVSEs at Hubject, last statuses, CDR outcomes."""
+
+    kind: Literal["sqlite", "postgresql"] = "sqlite"
+    sqlite: SqliteStateConfig = field(default_factory=SqliteStateConfig)
+    postgresql: PostgresStateConfig = field(default_factory=PostgresStateConfig)
+
+
+@dataclass(frozen=True, slots=True)
+class FlowsConfig:
+    """How backend messages are carried to Hubject."""
+
+    #: Most status records in one PushEvseStatus.
+    status_batch_size: int = 1000
+    #: Longest time a status change waits for its batch to fill before it is pushed.
+    status_max_wait_seconds: float = 1.0
+    #: Push every known status again (fullLoad) this often; unset: never.
+    status_full_refresh_seconds: float | None = None
+    #: At most one progress notification per session in this time (Hubject: 5 minutes).
+    progress_interval_seconds: float = 300.0
+    #: Transient CDR failures are retried this long before the CDR is dead-lettered.
+    cdr_retry_for_seconds: float = 7 * 86400.0
+    #: First and longest pause between CDR retries (doubling in between).
+    cdr_retry_initial_delay_seconds: float = 5.0
+    cdr_retry_max_delay_seconds: float = 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceConfig:
+    """The running service as a whole."""
+
+    #: After SIGTERM: time to finish work in flight before exiting.
+    shutdown_grace_seconds: float = 20.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +243,9 @@ class Config:
     inbound: InboundConfig = field(default_factory=InboundConfig)
     ops: OpsConfig = field(default_factory=OpsConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    state: StateConfig = field(default_factory=StateConfig)
+    flows: FlowsConfig = field(default_factory=FlowsConfig)
+    service: ServiceConfig = field(default_factory=ServiceConfig)
 
 
 # --------------------------------------------------------------------------------------
@@ -170,7 +261,8 @@ ENV_SEPARATOR: Final = "__"
 
 #: Settings whose value, a path, points at a secret. ``redacted`` hides them.
 SECRET_PATHS: Final = frozenset(
-    {"hubject.client_key", "bus.rabbitmq.password_file", "inbound.tls_key"}
+    {"hubject.client_key", "bus.rabbitmq.password_file", "inbound.tls_key",
+     "bus.embedded.auth_token_file", "state.postgresql.password_file"}
 )
 #: Settings that name files the connector reads; checked with ``check_files=True``.
 FILE_SETTINGS: Final = (
@@ -182,6 +274,8 @@ FILE_SETTINGS: Final = (
     "inbound.tls_cert",
     "inbound.tls_key",
     "inbound.client_ca",
+    "bus.embedded.auth_token_file",
+    "state.postgresql.password_file",
 )
 REDACTED: Final = "<redacted>"
 
@@ -195,6 +289,8 @@ _PRIVATE_KEY: Final = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----")
 _RATE_LIMITS: Final = dict[str, int]
 # Durations where 0 makes sense (retry at once); every other *_seconds must be above 0.
 _ZERO_ALLOWED: Final = frozenset({"hubject.retry.initial_delay_seconds"})
+# What the connector may answer Hubject for a command the backend did not confirm.
+_INBOUND_REFUSAL_CODES: Final = frozenset({"400", "501", "510", "601", "602", "603", "700"})
 # Hubject waits 10 s for an answer to a remote start, network included (design.md).
 _HUBJECT_ANSWER_LIMIT_SECONDS: Final = 10.0
 
@@ -566,6 +662,46 @@ def _check(config: Config, errors: _Collector, *, check_files: bool) -> None:
         errors.add("inbound.reply_deadline_seconds",
                    f"must be above 0 and below Hubject's {_HUBJECT_ANSWER_LIMIT_SECONDS:g} s "
                    f"answer limit (got {deadline:g})")
+
+    for i, sub in enumerate(hub.sub_operator_ids):
+        if not patterns.matches("OperatorID", sub):
+            errors.add(f"hubject.sub_operator_ids[{i}]",
+                       f"{sub!r} does not match the OperatorID pattern (e.g. 'DE*ABD')")
+    try:
+        zoneinfo.ZoneInfo(hub.time_zone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        errors.add("hubject.time_zone",
+                   f"{hub.time_zone!r} is not an IANA time zone (e.g. 'Europe/Berlin')")
+    embedded = bus.embedded
+    if embedded.max_dead_letters < 1:
+        errors.add("bus.embedded.max_dead_letters",
+                   f"must be at least 1 (got {embedded.max_dead_letters})")
+    if bus.rabbitmq.delivery_limit < 1:
+        errors.add("bus.rabbitmq.delivery_limit",
+                   f"must be at least 1 (got {bus.rabbitmq.delivery_limit})")
+    if inbound.timeout_status_code not in _INBOUND_REFUSAL_CODES:
+        errors.add("inbound.timeout_status_code",
+                   f"must be one of {', '.join(sorted(_INBOUND_REFUSAL_CODES))} "
+                   f"(got {inbound.timeout_status_code!r})")
+    if inbound.max_body_bytes < 1024:
+        errors.add("inbound.max_body_bytes",
+                   f"must be at least 1024 (got {inbound.max_body_bytes})")
+    state = config.state
+    if state.kind == "postgresql":
+        _url(state.postgresql.dsn, "state.postgresql.dsn", ("postgresql", "postgres"), errors)
+    if state.postgresql.pool_size < 1:
+        errors.add("state.postgresql.pool_size",
+                   f"must be at least 1 (got {state.postgresql.pool_size})")
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", state.postgresql.schema):
+        errors.add("state.postgresql.schema",
+                   f"must be a lower-case SQL identifier (got {state.postgresql.schema!r})")
+    flows = config.flows
+    if flows.status_batch_size < 1:
+        errors.add("flows.status_batch_size",
+                   f"must be at least 1 (got {flows.status_batch_size})")
+    if flows.cdr_retry_max_delay_seconds < flows.cdr_retry_initial_delay_seconds:
+        errors.add("flows.cdr_retry_max_delay_seconds",
+                   "must not be below cdr_retry_initial_delay_seconds")
 
     _port(config.ops.port, "ops.port", errors)
     if check_files:

@@ -38,3 +38,9 @@ class BusError(ConnectorError):
     """The internal queue failed or refused a message."""
 
     transient = True
+
+
+class StateError(ConnectorError):
+    """The state store failed (database unreachable, schema newer than this release)."""
+
+    transient = True

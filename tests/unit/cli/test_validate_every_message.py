@@ -16,9 +16,9 @@ import pytest
 import structlog
 
 from hubject_connector import cli
+from hubject_connector.cli.oicp import known_message_names
 from hubject_connector.oicp import codec, messages
 from hubject_connector.oicp.model import fields_of
-from hubject_connector.oicp_cli import known_message_names
 from tests.unit.cli.conftest import RunCli
 from tests.unit.oicp_charging import payloads as charging
 from tests.unit.oicp_evse import payloads as evse

@@ -9,8 +9,8 @@ import pytest
 
 from hubject_connector import cli
 from hubject_connector.certs import make_dev_pki
+from hubject_connector.cli.simulator import config_from_args
 from hubject_connector.errors import ConfigError
-from hubject_connector.simulator.command import config_from_args
 
 
 def parse(*argv: str) -> argparse.Namespace:

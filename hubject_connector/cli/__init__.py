@@ -28,11 +28,11 @@ from hubject_connector.logs import LogFormat, LogLevel, configure_logging
 
 #: Modules contributing subcommands, each with ``register(subparsers) -> None``.
 COMMAND_MODULES: list[str] = [
-    "hubject_connector.config_cli",
-    "hubject_connector.oicp_cli",
-    "hubject_connector.certs_cli",
-    "hubject_connector.send_cli",
-    "hubject_connector.simulator.command",
+    "hubject_connector.cli.config",
+    "hubject_connector.cli.oicp",
+    "hubject_connector.cli.certs",
+    "hubject_connector.cli.send",
+    "hubject_connector.cli.simulator",
 ]
 
 PROG: Final = "hubject-connector"

@@ -1,0 +1,1 @@
+"""Durable state of the flows: the StateStore interface and its adapters."""

@@ -1,0 +1,213 @@
+"""The state store: what must survive a restart, behind one small interface.
+
+The flows keep three things here, and nothing else:
+
+* what Hubject holds of each EVSE (the EvseDataRecord last accepted), so that an upsert
+  becomes an ``insert`` or an ``update`` and a delete can carry the record;
+* the latest status per EVSE with the time it changed and whether it was pushed, so that
+  an older status never overwrites a newer one (also across restarts) and unsent changes
+  are pushed after a crash;
+* the outcome of every CDR per SessionID, so that a CDR reaches Hubject exactly once;
+* when the last progress notification of a session went out (one per 5 minutes).
+
+Adapters (``sqlite``, ``postgres``) only store: every rule that decides (newer time wins,
+a rejected CDR may be sent again corrected) is stated here and checked by one behavioural
+suite that runs on each adapter. ``exclusive(name)`` serialises pushes of one operation
+across every process that shares the store (PostgreSQL: an advisory lock).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from types import TracebackType
+from typing import Any, Self
+
+
+@dataclass(frozen=True, slots=True)
+class EvseEntry:
+    """One EVSE as Hubject holds it: the OICP ``EvseDataRecord`` JSON last accepted."""
+
+    evse_id: str
+    operator_id: str
+    record: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChange:
+    """An EVSE's status as of ``time`` (when it changed), carried by bus message
+    ``message_id``. ``time`` is timezone-aware."""
+
+    evse_id: str
+    operator_id: str
+    status: str
+    time: datetime
+    message_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class StatusRecorded:
+    """What ``record_statuses`` did with one change."""
+
+    change: StatusChange
+    #: True: newer than what was known, now pending a push. False: not newer; ignored.
+    stored: bool
+    #: The message id of a pending (never pushed) status this one replaced, if any.
+    replaced: str | None = None
+
+
+class CdrState(StrEnum):
+    """Where a CDR stands with Hubject."""
+
+    #: Known, possibly sent (an answer may have been lost): never sent as new again.
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    #: Refused for good; a corrected CDR (other content) may be sent again.
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True, slots=True)
+class CdrRecord:
+    """The outcome of one SessionID's CDR."""
+
+    session_id: str
+    #: Hash of the OICP body sent, to tell a repeat from a different CDR.
+    digest: str
+    #: The bus message that carried it.
+    message_id: str
+    state: CdrState
+    #: Calls made to Hubject for it.
+    attempts: int
+    status_code: str | None
+    additional_info: str | None
+    first_seen: datetime
+    updated: datetime
+
+
+class StateStore(abc.ABC):
+    """Durable state of the flows. Use as ``async with store:`` or open() and close()."""
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @property
+    @abc.abstractmethod
+    def is_open(self) -> bool:
+        """Whether the store can be used now (for readiness)."""
+
+    @abc.abstractmethod
+    async def open(self) -> None:
+        """Connect, create or migrate the schema (versioned). Raises ``StateError``."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Close connections. Idempotent."""
+
+    @abc.abstractmethod
+    async def schema_version(self) -> int:
+        """The schema version in force."""
+
+    # EVSE data -------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def get_evse(self, evse_id: str) -> EvseEntry | None:
+        """What Hubject holds of ``evse_id``, or None."""
+
+    @abc.abstractmethod
+    async def put_evse(self, entry: EvseEntry) -> None:
+        """Remember ``entry`` as held by Hubject (insert or replace)."""
+
+    @abc.abstractmethod
+    async def delete_evse(self, evse_id: str) -> None:
+        """Forget ``evse_id`` (no error when unknown)."""
+
+    @abc.abstractmethod
+    async def replace_evses(self, operator_id: str, entries: Sequence[EvseEntry]) -> None:
+        """After a fullLoad: the operator's EVSEs are exactly ``entries`` (one transaction)."""
+
+    @abc.abstractmethod
+    async def evse_ids(self, operator_id: str | None = None) -> list[str]:
+        """Every known EvseID (of one operator), sorted."""
+
+    # Statuses --------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def record_statuses(self, changes: Sequence[StatusChange]) -> list[StatusRecorded]:
+        """Store each change that is newer than the EVSE's stored one, as pending.
+
+        One transaction for the lot; results in the order given. A change whose ``time``
+        is not after the stored time is not stored (``stored=False``); of several changes
+        of one EVSE in ``changes``, the newest wins the same way. ``replaced`` names the
+        message of a pending status that was overwritten before it was pushed.
+        """
+
+    @abc.abstractmethod
+    async def pending_statuses(self, limit: int) -> list[StatusChange]:
+        """Up to ``limit`` stored statuses not yet pushed, oldest change first."""
+
+    @abc.abstractmethod
+    async def mark_statuses_sent(self, changes: Sequence[StatusChange]) -> list[StatusChange]:
+        """Mark pushed those of ``changes`` still current (same message id); return them."""
+
+    @abc.abstractmethod
+    async def latest_statuses(self) -> list[StatusChange]:
+        """Every EVSE's latest status, pushed or not, by EvseID (for a full refresh)."""
+
+    # CDRs --------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def get_cdr(self, session_id: str) -> CdrRecord | None:
+        """The CDR record of ``session_id``, or None."""
+
+    @abc.abstractmethod
+    async def begin_cdr(self, session_id: str, digest: str, message_id: str) -> CdrRecord:
+        """Register a CDR before its first call; return the record as it now stands.
+
+        Absent: inserted as PENDING with 0 attempts. REJECTED with another ``digest``
+        (a corrected CDR): reset to PENDING with the new digest and message id. Otherwise
+        the existing record is returned unchanged (the caller compares digests).
+        """
+
+    @abc.abstractmethod
+    async def cdr_attempted(self, session_id: str) -> None:
+        """Count one call to Hubject for the CDR; made before each call."""
+
+    @abc.abstractmethod
+    async def finish_cdr(
+        self,
+        session_id: str,
+        state: CdrState,
+        *,
+        status_code: str | None = None,
+        additional_info: str | None = None,
+    ) -> None:
+        """Record Hubject's final answer (ACCEPTED or REJECTED)."""
+
+    # Notifications ------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def claim_progress(self, session_id: str, at: datetime, interval_seconds: float) -> bool:
+        """Whether a progress notification of ``session_id`` at ``at`` may go out.
+
+        True, and ``at`` remembered, when none was claimed within ``interval_seconds``
+        before it; False otherwise. Atomic across processes sharing the store.
+        """
+
+    # Coordination ---------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def exclusive(self, name: str) -> AbstractAsyncContextManager[None]:
+        """Hold the lock ``name`` (an operation name) against every process of this store."""
