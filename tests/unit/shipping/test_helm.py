@@ -55,7 +55,8 @@ def test_helm_lint_is_clean(values: Any) -> None:
     given = sidecar_values() if values == "sidecar" else values
     report = helm.lint(CHART, given, strict=True)
     problems = [m for m in report["messages"] if m["severity"] >= 2]
-    assert report["errors"] == [] and problems == [], report
+    assert report["errors"] == [], report
+    assert problems == [], report
 
 
 def test_lint_reports_a_broken_chart(tmp_path: Path) -> None:
