@@ -14,6 +14,11 @@ Adapters (``sqlite``, ``postgres``) only store: every rule that decides (newer t
 a rejected CDR may be sent again corrected) is stated here and checked by one behavioural
 suite that runs on each adapter. ``exclusive(name)`` serialises pushes of one operation
 across every process that shares the store (PostgreSQL: an advisory lock).
+
+The rule deciding which status changes are stored is written once, as the pure function
+``plan_statuses`` below; the adapters read the stored rows, ask it, and write its answer.
+Times are compared as instants (``2024-01-01T10:00+01:00`` equals ``09:00Z``) and given
+back with the offset they were stored with.
 """
 
 from __future__ import annotations
@@ -60,6 +65,60 @@ class StatusRecorded:
     replaced: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class StoredStatus:
+    """A stored status row: the change and whether it was pushed (for adapters)."""
+
+    change: StatusChange
+    sent: bool
+
+
+def require_aware(time: datetime, what: str = "time") -> None:
+    """Refuse a naive datetime: it has no instant to compare (ValueError)."""
+    if time.tzinfo is None or time.utcoffset() is None:
+        raise ValueError(f"{what} must be timezone-aware (got {time.isoformat()})")
+
+
+def plan_statuses(
+    stored: Mapping[str, StoredStatus], changes: Sequence[StatusChange]
+) -> tuple[list[StatusRecorded], list[StatusChange]]:
+    """The rule of ``StateStore.record_statuses``, without storage.
+
+    ``stored`` holds the rows of (at least) the EVSEs in ``changes``. The changes are taken
+    in the order given, each compared with the EVSE's status as it stands after the ones
+    before it: stored when its time is strictly after, ignored otherwise (a tie is not
+    newer). So of several changes of one EVSE the newest wins; an earlier one of the same
+    batch that was stored and then overtaken is named as ``replaced`` by the one that
+    overtook it, exactly as if it had come in an earlier call. Returns the results, in the
+    order given, and the new pending row of each EVSE that changed.
+    """
+    current: dict[str, StoredStatus] = {}
+    results: list[StatusRecorded] = []
+    for change in changes:
+        require_aware(change.time, f"the time of {change.evse_id}'s status")
+        before = current.get(change.evse_id)
+        if before is None:
+            before = stored.get(change.evse_id)
+        if before is not None and change.time <= before.change.time:
+            results.append(StatusRecorded(change, stored=False))
+            continue
+        replaced = None if before is None or before.sent else before.change.message_id
+        results.append(StatusRecorded(change, stored=True, replaced=replaced))
+        current[change.evse_id] = StoredStatus(change, sent=False)
+    return results, [row.change for row in current.values()]
+
+
+
+def check_replacement(operator_id: str, entries: Sequence[EvseEntry]) -> None:
+    """Refuse a ``replace_evses`` whose entries are not all of ``operator_id`` (ValueError)."""
+    strangers = sorted({e.evse_id for e in entries if e.operator_id != operator_id})
+    if strangers:
+        raise ValueError(
+            f"replace_evses({operator_id!r}) got EVSEs of other operators: "
+            + ", ".join(strangers)
+        )
+
+
 class CdrState(StrEnum):
     """Where a CDR stands with Hubject."""
 
@@ -68,6 +127,12 @@ class CdrState(StrEnum):
     ACCEPTED = "accepted"
     #: Refused for good; a corrected CDR (other content) may be sent again.
     REJECTED = "rejected"
+
+
+def check_final(state: CdrState) -> None:
+    """Refuse PENDING as a final answer of ``finish_cdr`` (ValueError)."""
+    if state is CdrState.PENDING:
+        raise ValueError("finish_cdr takes a final state (accepted or rejected), not pending")
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +201,10 @@ class StateStore(abc.ABC):
 
     @abc.abstractmethod
     async def replace_evses(self, operator_id: str, entries: Sequence[EvseEntry]) -> None:
-        """After a fullLoad: the operator's EVSEs are exactly ``entries`` (one transaction)."""
+        """After a fullLoad: the operator's EVSEs are exactly ``entries`` (one transaction).
+
+        Every entry must be of ``operator_id`` (ValueError otherwise, nothing changed).
+        """
 
     @abc.abstractmethod
     async def evse_ids(self, operator_id: str | None = None) -> list[str]:
@@ -151,7 +219,8 @@ class StateStore(abc.ABC):
         One transaction for the lot; results in the order given. A change whose ``time``
         is not after the stored time is not stored (``stored=False``); of several changes
         of one EVSE in ``changes``, the newest wins the same way. ``replaced`` names the
-        message of a pending status that was overwritten before it was pushed.
+        message of a pending status that was overwritten before it was pushed. The exact
+        rule is ``plan_statuses``. A naive ``time`` raises ValueError.
         """
 
     @abc.abstractmethod
@@ -177,13 +246,17 @@ class StateStore(abc.ABC):
         """Register a CDR before its first call; return the record as it now stands.
 
         Absent: inserted as PENDING with 0 attempts. REJECTED with another ``digest``
-        (a corrected CDR): reset to PENDING with the new digest and message id. Otherwise
-        the existing record is returned unchanged (the caller compares digests).
+        (a corrected CDR): reset to PENDING with the new digest and message id, 0 attempts
+        and no status code (``first_seen`` kept). Otherwise the existing record is returned
+        unchanged (the caller compares digests).
         """
 
     @abc.abstractmethod
     async def cdr_attempted(self, session_id: str) -> None:
-        """Count one call to Hubject for the CDR; made before each call."""
+        """Count one call to Hubject for the CDR; made before each call.
+
+        KeyError when no CDR of ``session_id`` was begun.
+        """
 
     @abc.abstractmethod
     async def finish_cdr(
@@ -194,7 +267,12 @@ class StateStore(abc.ABC):
         status_code: str | None = None,
         additional_info: str | None = None,
     ) -> None:
-        """Record Hubject's final answer (ACCEPTED or REJECTED)."""
+        """Record Hubject's final answer (ACCEPTED or REJECTED).
+
+        ACCEPTED is final: a later answer does not change an accepted record, so that no
+        second CDR of the session can ever begin. ``state`` PENDING raises ValueError; an
+        unknown ``session_id`` KeyError.
+        """
 
     # Notifications ------------------------------------------------------------------------
 
@@ -203,11 +281,18 @@ class StateStore(abc.ABC):
         """Whether a progress notification of ``session_id`` at ``at`` may go out.
 
         True, and ``at`` remembered, when none was claimed within ``interval_seconds``
-        before it; False otherwise. Atomic across processes sharing the store.
+        before it; False otherwise. Atomic across processes sharing the store. A claim
+        made exactly ``interval_seconds`` before ``at`` no longer counts (one per 5 minutes
+        allows one every 5 minutes); one made after ``at`` does; a refused claim changes
+        nothing.
         """
 
     # Coordination ---------------------------------------------------------------------------
 
     @abc.abstractmethod
     def exclusive(self, name: str) -> AbstractAsyncContextManager[None]:
-        """Hold the lock ``name`` (an operation name) against every process of this store."""
+        """Hold the lock ``name`` (an operation name) against every process of this store.
+
+        Released when the block ends, by an error or a cancellation too. Not re-entrant:
+        a task holding ``name`` must not ask for it again.
+        """
