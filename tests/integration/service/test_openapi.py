@@ -1,0 +1,202 @@
+"""docs/openapi.yaml: a valid OpenAPI 3.1 document, every $ref resolving, no route missing.
+
+The document is checked against the official OpenAPI 3.1 schema (the OpenAPI Initiative's
+``schemas/v3.1/schema.yaml``, as vendored by schemathesis; openapi-spec-validator, which
+ships the same, is not a dependency), and every Schema Object in it against the OAS 3.1
+schema dialect (openapi-schema-validator). References to Hubject's official CPO OpenAPI are
+pinned URLs; they are resolved against the copy the tests read (``oicp_spec_dir``), never
+downloaded. The route tests compare the document's paths with what the three aiohttp
+applications (inbound server, embedded bus API, ops server) register, in both directions.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, Final
+
+import pytest
+import yaml
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+from openapi_schema_validator import OAS31Validator
+from schemathesis.specs.openapi.definitions import OPENAPI_31
+
+REPO: Final = Path(__file__).resolve().parents[3]
+OPENAPI: Final = REPO / "docs" / "openapi.yaml"
+#: Hubject's CPO OpenAPI at the commit named in ../shared/oicp-2.3/SOURCE.txt.
+HUBJECT_CPO: Final = (
+    "https://raw.githubusercontent.com/hubject/oicp-cpo-2.3-api-doc/"
+    "08efede522a31cd9339a5b5f0bbbd93726590b9e/openapi.yaml"
+)
+HTTP_METHODS: Final = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+
+
+def load_document() -> dict[str, Any]:
+    """docs/openapi.yaml, parsed (YAML aliases resolved)."""
+    loaded = yaml.safe_load(OPENAPI.read_text(encoding="utf-8"))
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+@pytest.fixture(scope="module")
+def document() -> dict[str, Any]:
+    """docs/openapi.yaml, parsed."""
+    return load_document()
+
+
+@pytest.fixture(scope="module")
+def official() -> Draft202012Validator:
+    """A validator of the official OpenAPI 3.1 document schema, offline."""
+    assert OPENAPI_31["$id"] == "https://spec.openapis.org/oas/3.1/schema/2022-10-07"
+    Draft202012Validator.check_schema(OPENAPI_31)
+    return Draft202012Validator(OPENAPI_31)
+
+
+def _errors(validator: Draft202012Validator, instance: Any) -> list[str]:
+    def where(error: ValidationError) -> str:
+        return "/" + "/".join(str(part) for part in error.absolute_path)
+
+    found = []
+    for error in validator.iter_errors(instance):
+        leaves = [error]
+        # The schema nests oneOf/anyOf: report the innermost causes.
+        while any(leaf.context for leaf in leaves):
+            leaves = [sub for leaf in leaves for sub in (leaf.context or [leaf])]
+        found += [f"{where(leaf)}: {leaf.message[:200]}" for leaf in leaves]
+    return found
+
+
+def test_the_document_is_valid_by_the_official_openapi_3_1_schema(
+    official: Draft202012Validator, document: dict[str, Any]
+) -> None:
+    assert document["openapi"].startswith("3.1.")
+    assert _errors(official, document) == []
+
+
+@pytest.mark.parametrize(
+    ("breakage", "where"),
+    [
+        (lambda d: d["components"]["parameters"]["providerID"].pop("in"), "providerID"),
+        (lambda d: d["paths"]["/v1/messages"]["servers"][0].pop("url"), "servers"),
+        (lambda d: d["components"]["securitySchemes"]["hubjectClientCertificate"].update(
+            type="clientCertificate"), "hubjectClientCertificate"),
+    ],
+    ids=["parameter-without-location", "server-without-url", "unknown-security-type"],
+)
+def test_the_official_schema_refuses_a_broken_document(
+    official: Draft202012Validator, breakage: Any, where: str
+) -> None:
+    # A control: the validator above is not one that accepts anything.
+    broken = copy.deepcopy(load_document())
+    breakage(broken)
+    errors = _errors(official, broken)
+    assert errors != []
+    assert any(where in error.replace("~1", "/") for error in errors), errors
+
+
+def schema_objects(node: Any, path: str = "") -> Iterator[tuple[str, Any]]:
+    """Every Schema Object of the document (under ``schema`` keys and components/schemas)."""
+    if isinstance(node, Mapping):
+        for key, value in node.items():
+            where = f"{path}/{key}"
+            if key == "schema" or path == "/components/schemas":
+                yield where, value
+            elif isinstance(value, Mapping | list):
+                yield from schema_objects(value, where)
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from schema_objects(value, f"{path}/{index}")
+
+
+def test_every_schema_object_is_valid_in_the_oas_3_1_dialect(document: dict[str, Any]) -> None:
+    found = list(schema_objects(document))
+    assert len(found) > 10
+    for where, schema in found:
+        try:
+            OAS31Validator.check_schema(schema)
+        except Exception as exc:
+            raise AssertionError(f"{where}: {exc}") from exc
+
+
+def all_refs(node: Any, path: str = "") -> Iterator[tuple[str, str]]:
+    """(location, $ref) of every reference in the document."""
+    if isinstance(node, Mapping):
+        for key, value in node.items():
+            if key == "$ref" and isinstance(value, str):
+                yield path, value
+            else:
+                yield from all_refs(value, f"{path}/{key}")
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from all_refs(value, f"{path}/{index}")
+
+
+def pointer(target: Any, fragment: str) -> Any:
+    """The value at JSON pointer ``fragment`` in ``target`` (KeyError when absent)."""
+    for part in [p for p in fragment.split("/") if p]:
+        target = target[part.replace("~1", "/").replace("~0", "~")]
+    return target
+
+
+def test_every_local_and_package_ref_resolves(document: dict[str, Any]) -> None:
+    found = [(where, ref) for where, ref in all_refs(document) if not ref.startswith("https:")]
+    assert any(ref.startswith("#/") for _, ref in found)
+    assert any(ref.endswith(".json") for _, ref in found)
+    for where, ref in found:
+        location, _, fragment = ref.partition("#")
+        target: Any = document
+        if location:
+            file = (OPENAPI.parent / location).resolve()
+            assert file.is_file(), f"{where}: {ref}: no such file"
+            target = json.loads(file.read_text(encoding="utf-8"))
+        try:
+            assert pointer(target, fragment) is not None, f"{where}: {ref}"
+        except (KeyError, IndexError, TypeError) as exc:
+            raise AssertionError(f"{where}: $ref {ref} does not resolve") from exc
+
+
+@pytest.mark.spec
+def test_every_oicp_body_is_an_official_schema_by_name(
+    document: dict[str, Any], cpo_openapi: dict[str, Any]
+) -> None:
+    external = [(where, ref) for where, ref in all_refs(document) if ref.startswith("https:")]
+    names = set()
+    for where, ref in external:
+        location, _, fragment = ref.partition("#")
+        assert location == HUBJECT_CPO, f"{where}: {ref} is not the pinned official CPO OpenAPI"
+        try:
+            pointer(cpo_openapi, fragment)
+        except KeyError as exc:
+            raise AssertionError(f"{where}: {ref} names no schema of the official spec") from exc
+        names.add(fragment.rsplit("/", 1)[-1])
+    # Each inbound operation's request and answer is the one the official spec names.
+    for path, item in document["paths"].items():
+        official = cpo_openapi["paths"].get(path)
+        if official is None:
+            continue
+        ours, theirs = item["post"], official["post"]
+        body = ours["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+        assert body.partition("#")[2] == theirs["requestBody"]["content"]["application/json"][
+            "schema"]["$ref"].partition("#")[2], path
+        answer = document["components"]["responses"]["Acknowledgement"]["content"][
+            "application/json"]["schema"]["$ref"]
+        assert answer.partition("#")[2] == theirs["responses"]["200"]["content"][
+            "application/json"]["schema"]["$ref"].partition("#")[2], path
+        # The official operation ids, so a reader can look each one up there.
+        assert ours["operationId"] == theirs["operationId"], path
+    assert {"eRoamingAuthorizeRemoteStart", "eRoamingAuthorizeRemoteStop",
+            "eRoamingAuthorizeRemoteReservationStart", "eRoamingAuthorizeRemoteReservationStop",
+            "eRoamingAcknowledgment"} <= names
+
+
+@pytest.mark.spec
+def test_the_inbound_paths_are_the_official_hubject_to_cpo_operations(
+    document: dict[str, Any], cpo_openapi: dict[str, Any]
+) -> None:
+    inbound = {path for path, item in document["paths"].items()
+               if item["post" if "post" in item else "get"]["tags"] == ["inbound"]}
+    official = {path for path in cpo_openapi["paths"] if "/providers/" in path}
+    assert inbound == official
