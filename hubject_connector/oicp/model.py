@@ -11,7 +11,8 @@ JSON-schema validator ignores, and several of its patterns are looser than the t
 Supported field types: ``str``, ``int``, ``bool``, ``Decimal``, ``datetime``, ``StrEnum``
 subclasses, nested models, ``list[...]`` of those, and ``X | None`` for optional fields.
 A model may define ``oicp_issues(self)`` for rules across fields (e.g. exactly one
-identification option); it returns ``(json_key_or_empty, message)`` pairs.
+identification option); it returns ``(json_key_or_empty, message)`` pairs, where a key
+``"A/B"`` points into a part. The rules and their sources are listed in ``conformance``.
 """
 
 from __future__ import annotations
@@ -408,9 +409,9 @@ class ModelSchema(Schema):
         instance = self.__model__(**data)
         check = getattr(instance, "oicp_issues", None)
         if check is not None:
-            issues: dict[str, list[str]] = {}
+            issues: dict[str, Any] = {}
             for key, message in check():
-                issues.setdefault(key or "_schema", []).append(message)
+                _add_issue(issues, key, message)
             if issues:
                 raise marshmallow.ValidationError(issues)
         return instance
@@ -418,6 +419,23 @@ class ModelSchema(Schema):
     @post_dump
     def _drop_nulls(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         return {k: v for k, v in data.items() if v is not None}
+
+
+def _add_issue(issues: dict[str, Any], key: str, message: str) -> None:
+    """File ``message`` under ``key`` in marshmallow's error shape; ``"A/B"`` nests (B in A),
+    so a rule of a message can point into one of its parts."""
+    node = issues
+    steps = key.split("/") if key else []
+    for step in steps[:-1]:
+        child = node.setdefault(step, {})
+        if isinstance(child, list):
+            child = node[step] = {"_schema": child}
+        node = child
+    last = steps[-1] if steps else "_schema"
+    entry = node.setdefault(last, [])
+    if isinstance(entry, dict):
+        entry = entry.setdefault("_schema", [])
+    entry.append(message)
 
 
 def _field_for(info: FieldInfo) -> fields.Field[Any]:
