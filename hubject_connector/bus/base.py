@@ -7,8 +7,9 @@ an exception settles it by kind:
 * a :class:`~hubject_connector.bus.contract.ContractError` (not JSON, unknown type, schema
   error) dead-letters it with the error's text, which names the field by JSON pointer;
 * an exception whose ``transient`` attribute is true (``TransportError``, ``BusError``,
-  :class:`RetryLater`, ...) schedules a delayed retry after the next of
-  ``BusConfig.retry_delays_seconds``; once those are used up, it is dead-lettered;
+  :class:`RetryLater`, ...) schedules a delayed retry after the next of the queue's
+  retry delays (``QueueSpec.retry_delays``, by default ``BusConfig.retry_delays_seconds``);
+  once those are used up, it is dead-lettered;
 * any other exception dead-letters it with the exception's class and text.
 
 The exception is handled there and not raised further: one bad message never stops a
@@ -29,7 +30,7 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
@@ -152,11 +153,20 @@ class QueueSpec:
     #: Routing key patterns; empty means the queue's own name.
     bindings: tuple[str, ...] = ()
     ordered: bool = False
+    #: Pauses before each delayed retry of a transient failure, overriding the bus's
+    #: ``BusConfig.retry_delays_seconds`` for this queue; once used up, dead-lettered.
+    retry_delays: tuple[float, ...] | None = None
+    #: Messages handed to the handler at once; None: the bus's default.
+    prefetch: int | None = None
 
     @property
     def patterns(self) -> tuple[str, ...]:
         """The binding patterns in force."""
         return self.bindings or (self.name,)
+
+    def delays(self, default: tuple[float, ...]) -> tuple[float, ...]:
+        """The retry delays in force: the queue's own, else ``default`` (the bus's)."""
+        return default if self.retry_delays is None else self.retry_delays
 
 
 @dataclass(frozen=True, slots=True)
@@ -497,10 +507,19 @@ class Bus(abc.ABC):
     """The internal queue. Use as ``async with bus:`` or call connect() and close()."""
 
     def __init__(
-        self, *, retry_delays: tuple[float, ...], request_timeout: float
+        self,
+        *,
+        retry_delays: tuple[float, ...],
+        request_timeout: float,
+        queues: Iterable[QueueSpec] = (),
     ) -> None:
         self.retry_delays = tuple(retry_delays)
         self.request_timeout = request_timeout
+        # The queues declared at connect(), and every one declared since, by name: a
+        # consumer given a bare name gets the bindings, order and retry delays declared.
+        self._queue_specs: dict[str, QueueSpec] = {}
+        for spec in queues:
+            self._queue_specs[spec.name] = spec
         # Correlation ids of requests that timed out, to word a late reply's reason.
         self._expired: dict[str, tuple[str, float]] = {}
         self._pending = PendingRequests()
@@ -521,13 +540,39 @@ class Bus(abc.ABC):
         await self.close()
 
     @property
+    def queues(self) -> tuple[QueueSpec, ...]:
+        """The work queues this bus declares at connect() or declared since."""
+        return tuple(self._queue_specs.values())
+
+    def _spec(self, queue: QueueSpec | str) -> QueueSpec:
+        """The spec of ``queue``: as given, or as declared under that name."""
+        if isinstance(queue, QueueSpec):
+            return queue
+        return self._queue_specs.get(queue) or QueueSpec(queue)
+
+    def _remember(self, spec: QueueSpec) -> None:
+        self._queue_specs[spec.name] = spec
+
+    def _all_retry_delays(self) -> list[float]:
+        """Every distinct retry delay of the bus and its known queues, shortest first."""
+        delays = set(self.retry_delays)
+        for spec in self._queue_specs.values():
+            delays.update(spec.delays(self.retry_delays))
+        return sorted(delays)
+
+    @property
     @abc.abstractmethod
     def is_connected(self) -> bool:
         """Whether the bus can take and deliver messages now (for readiness)."""
 
     @abc.abstractmethod
     async def connect(self) -> None:
-        """Open the connection or file, declare the shared topology."""
+        """Open the connection or file; declare the shared topology and the bus's queues.
+
+        Every queue given as ``queues=`` exists with its bindings (and, on RabbitMQ, its
+        retry and dead-letter arguments) once this returns, before any consumer runs: what
+        a backend publishes from then on waits in its queue.
+        """
 
     @abc.abstractmethod
     async def close(self) -> None:

@@ -7,18 +7,27 @@ Topology, all names derived from ``[bus.rabbitmq]`` (defaults in brackets):
 * work queue ``{queue_prefix}.{name}`` ["hubject-connector.<name>"]: durable, a quorum
   queue where the broker supports it (classic otherwise, or where a classic one already
   exists), bound to the exchange by the queue's patterns, dead-lettering to the DLX.
+  Quorum work queues have ``x-delivery-limit`` (``delivery_limit``): a message whose
+  handling kills the process is delivered again, but not forever; past the limit the
+  broker dead-letters it, ``at-least-once`` (``x-dead-letter-strategy``, which needs
+  ``x-overflow: reject-publish``) so that it cannot vanish on the way to the DLX.
   Ordered queues have ``x-single-active-consumer``: one replica consumes, the others
   wait and take over when it goes away. Unordered ones have competing consumers.
+  Every queue given as ``queues=`` is declared by ``connect()``, before any consumer.
 * ``dead_letter_exchange`` ["hubject-connector.dlx"] (topic) and the queue
   ``{queue_prefix}.dead-letters`` bound with "#", a classic queue because ``dlq list``
   reads it by getting and returning messages, which a quorum queue counts as deliveries.
   Each dead letter is the original body and headers plus ``x-death-reason`` (why),
-  ``x-error`` (the exception class), ``x-original-queue`` and ``x-original-routing-key``.
-* one retry exchange and queue per delay, ``{exchange}.retry.{ms}ms`` and
-  ``{queue_prefix}.retry.{ms}ms``: the queue has that message TTL and dead-letters to the
-  default exchange, so a message published there with the work queue's name as routing
-  key comes back to that queue after the delay. The work queue keeps flowing meanwhile,
-  and no broker plugin is needed.
+  ``x-error`` (the exception class), ``x-original-queue`` (the broker's name of the queue
+  it was taken from), ``x-original-routing-key``, ``x-original-message-id``,
+  ``x-retries`` and ``x-dead-lettered-at`` (docs/contract.md lists them); it is routed
+  with the work queue's own name, which is how ``dlq`` finds its way back.
+* one retry exchange and queue per distinct delay (of the bus and of every queue's own
+  ``retry_delays``), ``{exchange}.retry.{ms}ms`` and ``{queue_prefix}.retry.{ms}ms``: the
+  queue (quorum like the work queues, where the broker supports it) has that message TTL
+  and dead-letters to the default exchange, so a message published there with the work
+  queue's name as routing key comes back to that queue after the delay. The work queue
+  keeps flowing meanwhile, and no broker plugin is needed.
 * ``{queue_prefix}.replies.{instance}``: an exclusive reply queue per connector instance;
   requests carry ``reply_to`` and ``correlation_id``, and futures wait by correlation id.
 * the backend's queues ``{queue_prefix}.backend.commands`` and ``.backend.results``
@@ -26,6 +35,10 @@ Topology, all names derived from ``[bus.rabbitmq]`` (defaults in brackets):
   delivery result published before the backend first started waits for it there instead
   of being refused as unroutable. A backend that declared one first with arguments of its
   own keeps it as it is; the connector only binds it.
+
+Queues already declared by an older version with other arguments are kept as they are:
+a declaration the broker refuses (PRECONDITION_FAILED) is probed on a throwaway channel
+and the next older set of arguments tried, down to a classic queue.
 
 After a dropped connection, aio-pika's robust connection reconnects and declares the
 topology and consumers again. Messages whose handlers were running are not acked on the
@@ -98,6 +111,8 @@ CONTENT_TYPE: Final = CLOUDEVENTS_CONTENT_TYPE
 PUBLISH_TIMEOUT_SECONDS: Final = 30.0
 #: How long close() lets handlers in flight finish before handing their messages back.
 CLOSE_GRACE_SECONDS: Final = 10.0
+#: Headers the broker sets on what it dead-letters or redelivers; not copied to a retry.
+_BROKER_HEADERS: Final = ("x-death", "x-first-death-", "x-last-death-", "x-delivery-count")
 
 # Errors that mean "the connection or channel is gone for now"; a robust connection heals.
 _CONNECTION_ERRORS: Final = (
@@ -169,6 +184,25 @@ def _ms(delay: float) -> int:
     return max(1, round(delay * 1000))
 
 
+def _candidates(
+    classic: dict[str, Any], config: RabbitMQConfig, *, delivery_limit: bool = False
+) -> list[dict[str, Any]]:
+    """The arguments to declare a queue with, preferred first, older ones after.
+
+    The newest: a quorum queue dead-lettering at least once (RabbitMQ 3.10; the strategy
+    needs ``x-overflow: reject-publish``), work queues with a delivery limit. Then the
+    quorum queue of earlier versions, then a classic queue (a broker without quorum
+    queues, or a queue declared classic before). ``quorum_queues = false`` puts classic
+    first.
+    """
+    quorum = {**classic, "x-queue-type": "quorum"}
+    newest = {**quorum, "x-dead-letter-strategy": "at-least-once", "x-overflow": "reject-publish"}
+    if delivery_limit:
+        newest["x-delivery-limit"] = config.delivery_limit
+    plain = {**classic, "x-queue-type": "classic"}
+    return [newest, quorum, plain] if config.quorum_queues else [plain, newest, quorum]
+
+
 def _redacted(url: str) -> str:
     parsed = URL(url)
     return str(parsed.with_password("***")) if parsed.password else url
@@ -178,7 +212,10 @@ class RabbitMQMessage(IncomingMessage):
     """A delivery from a RabbitMQ work queue."""
 
     def __init__(
-        self, bus: RabbitMQBus, delivery: aio_pika.abc.AbstractIncomingMessage, queue: str
+        self,
+        bus: RabbitMQBus,
+        delivery: aio_pika.abc.AbstractIncomingMessage,
+        spec: QueueSpec,
     ) -> None:
         headers = clean_headers(delivery.headers or {})
         try:
@@ -189,10 +226,12 @@ class RabbitMQMessage(IncomingMessage):
             body=delivery.body,
             headers=headers,
             message_id=delivery.message_id or str(uuid.uuid4()),
-            queue=queue,
-            routing_key=delivery.routing_key or "",
+            queue=spec.name,
+            # A retried or replayed copy comes back through the default exchange, routed
+            # by the queue's name: the header keeps the routing key it was published with.
+            routing_key=headers.get(ORIGINAL_ROUTING_KEY_HEADER) or delivery.routing_key or "",
             retries=retries,
-            retry_delays=bus.retry_delays,
+            retry_delays=spec.delays(bus.retry_delays),
             redelivered=bool(delivery.redelivered),
             correlation_id=delivery.correlation_id,
             reply_to=delivery.reply_to,
@@ -206,7 +245,11 @@ class RabbitMQMessage(IncomingMessage):
     async def _retry(self, delay: float) -> None:
         # Publish the copy first and ack after: a crash in between delivers it twice,
         # never zero times.
-        headers = {**self._copied_headers(), RETRIES_HEADER: str(self.retries + 1)}
+        headers = {
+            **self._copied_headers(),
+            RETRIES_HEADER: str(self.retries + 1),
+            ORIGINAL_ROUTING_KEY_HEADER: self.routing_key,
+        }
         names = self._bus.names
         await self._bus._publish(
             names.retry_exchange(delay),
@@ -254,10 +297,16 @@ class RabbitMQMessage(IncomingMessage):
                 reason=f"late reply: the requester's reply queue {self.reply_to} is gone",
                 error=None,
                 correlation_id=self.correlation_id,
+                physical_queue=self.reply_to,
             )
 
     def _copied_headers(self) -> dict[str, str]:
-        return {k: v for k, v in self.headers.items() if k != RETRIES_HEADER}
+        return {
+            k: v
+            for k, v in self.headers.items()
+            if k not in (RETRIES_HEADER, ORIGINAL_ROUTING_KEY_HEADER)
+            and not k.startswith(_BROKER_HEADERS)
+        }
 
     def _copy(self, headers: Mapping[str, str]) -> aio_pika.Message:
         return aio_pika.Message(
@@ -267,6 +316,7 @@ class RabbitMQMessage(IncomingMessage):
             message_id=self.message_id,
             correlation_id=self.correlation_id,
             reply_to=self.reply_to,
+            type=self._delivery.type,
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
         )
 
@@ -289,7 +339,7 @@ class _RabbitMQConsumer(Consumer):
         self._tag = await self._queue.consume(self._on_delivery, no_ack=False)
 
     async def _on_delivery(self, delivery: aio_pika.abc.AbstractIncomingMessage) -> None:
-        self._start_handling(RabbitMQMessage(self._bus, delivery, self._spec.name))
+        self._start_handling(RabbitMQMessage(self._bus, delivery, self._spec))
 
     async def cancel(self, grace: float = CLOSE_GRACE_SECONDS) -> None:
         """Stop deliveries; let handlers finish for ``grace`` seconds, then hand theirs back."""
@@ -313,8 +363,11 @@ class RabbitMQBus(Bus):
         *,
         retry_delays: Iterable[float] = (5.0, 30.0, 300.0),
         request_timeout: float = 8.0,
+        queues: Iterable[QueueSpec] = (),
     ) -> None:
-        super().__init__(retry_delays=tuple(retry_delays), request_timeout=request_timeout)
+        super().__init__(
+            retry_delays=tuple(retry_delays), request_timeout=request_timeout, queues=queues
+        )
         self.config = config
         self.names = RabbitMQNames(config)
         #: This connector instance, as its reply queue's name shows.
@@ -322,18 +375,21 @@ class RabbitMQBus(Bus):
         self._connection: aio_pika.abc.AbstractRobustConnection | None = None
         self._channel: aio_pika.abc.AbstractRobustChannel | None = None
         self._exchanges: dict[str, aio_pika.abc.AbstractExchange] = {}
-        self._queue_types: dict[str, str] = {}
+        # The arguments each queue was declared with (probed once per queue).
+        self._queue_arguments: dict[str, dict[str, Any]] = {}
+        self._retry_delays_declared: set[int] = set()
         self._consumers: set[_RabbitMQConsumer] = set()
         self._reply_queue: aio_pika.abc.AbstractQueue | None = None
         self._reply_tasks: set[asyncio.Task[None]] = set()
 
     @classmethod
-    def from_config(cls, config: BusConfig) -> RabbitMQBus:
-        """The RabbitMQ bus described by the ``[bus]`` section."""
+    def from_config(cls, config: BusConfig, *, queues: Iterable[QueueSpec] = ()) -> RabbitMQBus:
+        """The RabbitMQ bus described by the ``[bus]`` section, declaring ``queues``."""
         return cls(
             config.rabbitmq,
             retry_delays=config.retry_delays_seconds,
             request_timeout=config.request_timeout_seconds,
+            queues=queues,
         )
 
     @property
@@ -376,6 +432,10 @@ class RabbitMQBus(Bus):
             await self._declare_topology(self._channel)
             for spec in backend_queues():
                 await self._declare_backend_queue(self._channel, spec)
+            # The connector's own queues, before any consumer: what a backend publishes
+            # from now on waits in its queue instead of being returned as unroutable.
+            for spec in self.queues:
+                await self._declare_work_queue(self._channel, spec)
             reply_channel = await self._open_channel()
             await reply_channel.set_qos(prefetch_count=self.config.prefetch)
             self._reply_queue = await reply_channel.declare_queue(
@@ -409,50 +469,74 @@ class RabbitMQBus(Bus):
         )
         dead_letters = await channel.declare_queue(names.dead_letter_queue, durable=True)
         await dead_letters.bind(names.dead_letter_exchange, routing_key="#")
-        for delay in self.retry_delays:
-            exchange = await channel.declare_exchange(
-                names.retry_exchange(delay), aio_pika.ExchangeType.FANOUT, durable=True
-            )
-            self._exchanges[exchange.name] = exchange
-            retry_queue = await channel.declare_queue(
-                names.retry_queue(delay),
-                durable=True,
-                arguments={
-                    "x-message-ttl": _ms(delay),
-                    # The default exchange routes by queue name: the routing key the
-                    # message was published with here, the work queue's name.
-                    "x-dead-letter-exchange": "",
-                },
-            )
-            await retry_queue.bind(exchange, routing_key="")
         self._exchanges[""] = channel.default_exchange
+        for delay in self._all_retry_delays():
+            await self._declare_retry_queue(delay)
 
-    async def _queue_type(self, physical: str, arguments: dict[str, Any]) -> str:
-        """Quorum where the broker takes it, classic where it refuses (probed once)."""
-        known = self._queue_types.get(physical)
+    async def _declare_retry_queue(self, delay: float) -> None:
+        """The retry exchange and queue of ``delay`` (once per delay and connection).
+
+        On the publishing channel, which retries are published through: robust, so both
+        are declared again after a reconnection.
+        """
+        if _ms(delay) in self._retry_delays_declared:
+            return
+        channel = self._channel
+        if channel is None:
+            raise NotConnected("connect() the bus first")
+        names = self.names
+        exchange = await channel.declare_exchange(
+            names.retry_exchange(delay), aio_pika.ExchangeType.FANOUT, durable=True
+        )
+        self._exchanges[exchange.name] = exchange
+        physical = names.retry_queue(delay)
+        classic: dict[str, Any] = {
+            "x-message-ttl": _ms(delay),
+            # The default exchange routes by queue name: the routing key the message was
+            # published with here, the work queue's name.
+            "x-dead-letter-exchange": "",
+        }
+        arguments = await self._queue_arguments_for(physical, _candidates(classic, self.config))
+        retry_queue = await channel.declare_queue(physical, durable=True, arguments=arguments)
+        await retry_queue.bind(exchange, routing_key="")
+        self._retry_delays_declared.add(_ms(delay))
+
+    async def _queue_arguments_for(
+        self, physical: str, candidates: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        """The first of ``candidates`` the broker takes for ``physical`` (probed once).
+
+        Newest arguments first: a broker too old for them, or a queue an older version
+        declared with other arguments, refuses with PRECONDITION_FAILED, and the next set is
+        tried; the queue keeps the arguments it has.
+        """
+        known = self._queue_arguments.get(physical)
         if known is not None:
             return known
-        preferred = ["quorum", "classic"] if self.config.quorum_queues else ["classic", "quorum"]
         last: Exception | None = None
-        for kind in preferred:
+        for arguments in candidates:
             # A refused declaration closes its channel: probe on a throwaway one.
             probe = await self._open_channel(publisher_confirms=False)
             try:
                 await probe.declare_queue(
-                    physical,
-                    durable=True,
-                    arguments={**arguments, "x-queue-type": kind},
-                    robust=False,
+                    physical, durable=True, arguments=arguments, robust=False
                 )
             except (ChannelClosed, aiormq.exceptions.ChannelPreconditionFailed) as exc:
-                log.info("bus.queue_type_refused", queue=physical, type=kind, error=str(exc))
+                log.info(
+                    "bus.queue_arguments_refused",
+                    queue=physical,
+                    type=arguments.get("x-queue-type"),
+                    error=str(exc),
+                )
                 last = exc
                 continue
             finally:
                 with contextlib.suppress(*_CONNECTION_ERRORS, AMQPError):
                     await probe.close()
-            self._queue_types[physical] = kind
-            return kind
+            if arguments is not candidates[0]:
+                log.info("bus.queue_kept_as_declared", queue=physical, arguments=arguments)
+            self._queue_arguments[physical] = arguments
+            return arguments
         raise BusError(
             f"RabbitMQ refused to declare queue {physical!r} (it exists with other"
             f" arguments?): {last}"
@@ -461,11 +545,14 @@ class RabbitMQBus(Bus):
     async def _declare_work_queue(
         self, channel: aio_pika.abc.AbstractRobustChannel, spec: QueueSpec
     ) -> aio_pika.abc.AbstractQueue:
+        for delay in spec.delays(self.retry_delays):
+            await self._declare_retry_queue(delay)
         physical = self.names.queue(spec.name)
-        arguments: dict[str, Any] = {"x-dead-letter-exchange": self.names.dead_letter_exchange}
+        classic: dict[str, Any] = {"x-dead-letter-exchange": self.names.dead_letter_exchange}
         if spec.ordered:
-            arguments["x-single-active-consumer"] = True
-        arguments["x-queue-type"] = await self._queue_type(physical, arguments)
+            classic["x-single-active-consumer"] = True
+        candidates = _candidates(classic, self.config, delivery_limit=True)
+        arguments = await self._queue_arguments_for(physical, candidates)
         # Declared on a robust channel, so it is declared and bound again on reconnect.
         queue = await channel.declare_queue(physical, durable=True, arguments=arguments)
         await self._bind(queue, spec)
@@ -499,12 +586,15 @@ class RabbitMQBus(Bus):
         connection, self._connection = self._connection, None
         self._channel = None
         self._exchanges.clear()
+        self._retry_delays_declared.clear()
+        self._queue_arguments.clear()
         with contextlib.suppress(*_CONNECTION_ERRORS, AMQPError):
             await connection.close()
 
     async def declare(self, queue: QueueSpec | str) -> None:
-        """Declare the work queue and its bindings."""
-        spec = queue if isinstance(queue, QueueSpec) else QueueSpec(queue)
+        """Declare the work queue, its bindings and the retry queues of its delays."""
+        spec = self._spec(queue)
+        self._remember(spec)
         channel = await self._open_channel(publisher_confirms=False)
         try:
             await self._declare_work_queue(channel, spec)
@@ -564,11 +654,18 @@ class RabbitMQBus(Bus):
         reason: str,
         error: str | None,
         correlation_id: str | None = None,
+        physical_queue: str | None = None,
     ) -> None:
+        """Publish a dead letter of ``queue`` (the work queue's own name, or LATE_REPLIES).
+
+        It is routed with ``queue``, which ``dlq`` reads back; ``x-original-queue`` is the
+        broker's name of the queue it was taken from (``physical_queue`` when that is not
+        the work queue ``queue``: a reply queue).
+        """
         dead_headers = {
             **headers,
             REASON_HEADER: reason,
-            ORIGINAL_QUEUE_HEADER: queue,
+            ORIGINAL_QUEUE_HEADER: physical_queue or self.names.queue(queue),
             ORIGINAL_ROUTING_KEY_HEADER: routing_key,
             ORIGINAL_MESSAGE_ID_HEADER: message_id,
             RETRIES_HEADER: str(retries),
@@ -615,9 +712,10 @@ class RabbitMQBus(Bus):
         validate: bool = True,
     ) -> Consumer:
         """Declare the queue and consume it on a channel of its own."""
-        spec = queue if isinstance(queue, QueueSpec) else QueueSpec(queue)
+        spec = self._spec(queue)
+        self._remember(spec)
         consumer = _RabbitMQConsumer(self, spec, handler, validate)
-        await consumer.start(prefetch or self.config.prefetch)
+        await consumer.start(prefetch or spec.prefetch or self.config.prefetch)
         self._consumers.add(consumer)
         return consumer
 
@@ -671,6 +769,7 @@ class RabbitMQBus(Bus):
                     reason=late.reason,
                     error=None,
                     correlation_id=delivery.correlation_id,
+                    physical_queue=self._reply_queue.name if self._reply_queue else None,
                 )
             await delivery.ack()
             if late is not None:
@@ -709,16 +808,22 @@ class RabbitMQBus(Bus):
         raw = delivery.headers or {}
         headers = clean_headers(raw)
         reason = headers.get(REASON_HEADER)
-        queue = headers.get(ORIGINAL_QUEUE_HEADER)
-        routing_key = headers.get(ORIGINAL_ROUTING_KEY_HEADER, delivery.routing_key or "")
+        original_key = headers.get(ORIGINAL_ROUTING_KEY_HEADER)
+        routing_key = original_key or delivery.routing_key or ""
+        # The connector routes a dead letter with the work queue's own name (or
+        # LATE_REPLIES); x-original-queue is the broker's name.
+        queue = delivery.routing_key or self.names.logical(
+            headers.get(ORIGINAL_QUEUE_HEADER, "")
+        )
         deaths = raw.get("x-death")
         if reason is None and isinstance(deaths, list) and deaths:
-            # Dead-lettered by the broker itself (an expired request, a delivery limit).
+            # Dead-lettered by the broker itself (an expired request, a delivery limit),
+            # with the routing key it had: the queue is in its x-death record.
             death = deaths[0] if isinstance(deaths[0], dict) else {}
             broker_reason = _text(death.get("reason")) or "dead-lettered by the broker"
-            queue = queue or self.names.logical(_text(death.get("queue")) or "")
+            queue = self.names.logical(_text(death.get("queue")) or "")
             keys = death.get("routing-keys")
-            if isinstance(keys, list) and keys:
+            if original_key is None and isinstance(keys, list) and keys:
                 routing_key = _text(keys[0]) or routing_key
             reason = f"{broker_reason} (by the broker)"
         at = headers.get(DEAD_LETTERED_AT_HEADER)
@@ -778,7 +883,11 @@ class RabbitMQBus(Bus):
                 self.names.queue(letter.queue),
                 aio_pika.Message(
                     letter.body if body is None else body,
-                    headers=dict(letter.headers),
+                    # Routed by the queue's name: the header keeps the original key.
+                    headers={
+                        **letter.headers,
+                        ORIGINAL_ROUTING_KEY_HEADER: letter.routing_key,
+                    },
                     message_id=letter.message_id,
                     content_type=CONTENT_TYPE,
                     delivery_mode=aio_pika.DeliveryMode.PERSISTENT,

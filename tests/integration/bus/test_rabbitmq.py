@@ -156,7 +156,7 @@ async def test_dead_letter_carries_reason_headers_and_the_original(rabbit_kit: B
         headers = raw.headers or {}
         assert headers["x-death-reason"] == "LookupError: no such EVSE at the backend"
         assert headers["x-error"] == "builtins.LookupError"
-        assert headers["x-original-queue"] == spec.name
+        assert headers["x-original-queue"] == names.queue(spec.name)
         assert headers["x-original-message-id"] == sent.id
         assert headers["x-tenant"] == "eu-1"
         await raw.nack(requeue=True)
