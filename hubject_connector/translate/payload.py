@@ -73,11 +73,12 @@ KINDS: Final[Mapping[str, FieldInfo]] = {info.name: info for info in fields_of(I
 # underscores, no "NaN", all of which Python's Decimal() would otherwise take.
 _DECIMAL: Final = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?", re.ASCII)
 
-# The model's wording where the contract has its own.
-_REWORDED: Final = {
-    "is mandatory and missing": "is required",
-    "is mandatory and may not be null": "must not be null",
-}
+# The model's wording where the contract has its own: (the model's start, the contract's).
+_REWORDED: Final = (
+    ("is mandatory and missing", "is required"),
+    ("is mandatory and may not be null", "must not be null"),
+    ("is mandatory when", "is required when"),
+)
 # "does not match the EvseID pattern" names the pattern, not a field: left as it is.
 _PATTERN_MESSAGE: Final = re.compile(r"does not match the .+ pattern")
 
@@ -105,6 +106,8 @@ class Payload:
         self.origins: dict[str, str] = {"": root}
         #: OICP pointer of an object → {OICP key: its contract name}, to reword messages.
         self.names: dict[str, dict[str, str]] = {}
+        #: OICP pointer of an identification option → its contract kind.
+        self.kinds: dict[str, str] = {}
         self.issues: list[ContractIssue] = []
 
     def note(self, oicp: str, contract: str) -> None:
@@ -202,6 +205,7 @@ class Payload:
             return {}
         key = option.rule.key
         self.names[to] = {info.rule.key: f'kind "{name}"' for name, info in KINDS.items()}
+        self.kinds[f"{to}/{key}"] = option.name
         return {key: self.model(option.base, value, at, f"{to}/{key}", skip=("kind",))}
 
     def _geo_coordinates(self, value: Any, at: str, to: str) -> Any:
@@ -268,10 +272,16 @@ class Payload:
 
     def explain(self, issues: Iterable[codec.Issue]) -> list[ContractIssue]:
         """OICP issues as contract issues: the contract pointer and the contract's names."""
-        return [
-            ContractIssue(self.origin(issue.pointer), self.reword(issue.pointer, issue.message))
-            for issue in issues
-        ]
+        explained = []
+        for issue in issues:
+            message = self.reword(issue.pointer, issue.message)
+            kind = self.kinds.get(issue.pointer)
+            if kind is not None:
+                # A rule on the option as a whole: the contract has no object of its own for
+                # it, so the message names the kind ('kind "rfid" must not be used ...').
+                message = f'kind "{kind}" {message}'
+            explained.append(ContractIssue(self.origin(issue.pointer), message))
+        return explained
 
     def origin(self, pointer: str) -> str:
         """The contract pointer of an OICP pointer, or of its nearest noted ancestor."""
@@ -285,7 +295,10 @@ class Payload:
         A rule across fields names its fields ("must not be before ChargingStart"); the
         names come from the object the issue is on, its parent and its children.
         """
-        message = _REWORDED.get(message, message)
+        for model_words, contract_words in _REWORDED:
+            if message.startswith(model_words):
+                message = contract_words + message[len(model_words):]
+                break
         if _PATTERN_MESSAGE.fullmatch(message):
             return message
         vocabulary: dict[str, str] = {}
