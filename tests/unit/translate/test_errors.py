@@ -33,6 +33,19 @@ def issues_of(call: Callable[[], object]) -> list[tuple[str, str]]:
     return [(issue.pointer, issue.message) for issue in info.value.issues]
 
 
+def told(call: Callable[[], object], pointer: str, *words: str) -> str:
+    """The one issue ``call`` raises, at ``pointer``, naming each of ``words``.
+
+    For rules worded by the OICP layer: what matters here is where they point and that they
+    speak of the contract's fields, not the OICP names the backend never sees.
+    """
+    ((where, message),) = issues_of(call)
+    assert where == pointer, message
+    for word in words:
+        assert word in message, message
+    return message
+
+
 def pointers_of(call: Callable[[], object]) -> list[str]:
     """The pointers of the TranslationError that ``call`` raises."""
     return [pointer for pointer, _ in issues_of(call)]
@@ -53,18 +66,16 @@ def test_a_translation_error_is_a_permanent_data_error() -> None:
 def test_consumed_energy_that_contradicts_the_meter(example: Example, ctx: Context) -> None:
     data = example(T.CDR)
     data["consumed_energy"] = "22.000"
-    assert issues_of(lambda: charge_detail_record(data, ctx)) == [
-        ("/data/consumed_energy",
-         "must be meter_value_end - meter_value_start = 22.345 (got 22.000)")
-    ]
+    message = told(lambda: charge_detail_record(data, ctx), "/data/consumed_energy",
+                   "meter_value_end", "meter_value_start", "22.345")
+    assert "MeterValue" not in message
 
 
 def test_an_end_before_its_start(example: Example, ctx: Context) -> None:
     data = example(T.CDR)
     data["session_end"] = "2024-05-01T14:00:00+02:00"
-    assert issues_of(lambda: charge_detail_record(data, ctx)) == [
-        ("/data/session_end", "must not be before session_start")
-    ]
+    message = told(lambda: charge_detail_record(data, ctx), "/data/session_end", "session_start")
+    assert "SessionStart" not in message
 
 
 def test_energy_with_four_places(example: Example, ctx: Context) -> None:
@@ -111,9 +122,8 @@ def test_a_field_no_oicp_field_takes_is_not_dropped(example: Example, ctx: Conte
 def test_a_progress_without_duration_or_energy(example: Example, ctx: Context) -> None:
     data = example(T.NOTIFICATION_PROGRESS)
     del data["charging_duration_ms"], data["consumed_energy_progress"]
-    assert issues_of(lambda: notification(T.NOTIFICATION_PROGRESS, data, ctx)) == [
-        ("/data", "needs charging_duration_ms or consumed_energy_progress (or both)")
-    ]
+    told(lambda: notification(T.NOTIFICATION_PROGRESS, data, ctx), "/data",
+         "charging_duration_ms", "consumed_energy_progress")
 
 
 def test_a_negative_duration(example: Example, ctx: Context) -> None:
@@ -157,9 +167,9 @@ def test_cross_field_rules_of_the_record_use_contract_names(
 ) -> None:
     evse = example(T.EVSE_UPSERT)["evse"]
     del evse["opening_times"]
-    assert issues_of(lambda: evse_record(evse, ctx)) == [
-        ("/data/evse/opening_times", "is required when is_open_24_hours is false"),
-    ]
+    message = told(lambda: evse_record(evse, ctx), "/data/evse/opening_times",
+                   "is_open_24_hours")
+    assert "IsOpen24Hours" not in message
 
 
 def test_a_record_of_a_full_load_is_pointed_at_by_its_place(
@@ -254,9 +264,9 @@ def test_a_product_given_twice(example: Example, ctx: Context) -> None:
     data = example(T.PRICING_PRODUCTS)
     records = data["pricing_product_data_records"]
     records.append(dict(records[0]))
-    assert issues_of(lambda: pricing_products(data, ctx)) == [
-        ("/data/pricing_product_data_records", "product_id 'AC 22kW' is given more than once")
-    ]
+    message = told(lambda: pricing_products(data, ctx), "/data/pricing_product_data_records",
+                   "product_id", "AC 22kW")
+    assert "ProductID" not in message
 
 
 def test_pricing_problems_point_into_the_lists(example: Example, ctx: Context) -> None:

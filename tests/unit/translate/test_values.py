@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -13,7 +13,7 @@ from hubject_connector.bus.contract import MessageType
 from hubject_connector.config import HubjectConfig
 from hubject_connector.errors import ConfigError
 from hubject_connector.oicp import codec
-from hubject_connector.oicp.common import RFIDType
+from hubject_connector.oicp.common import Identification, RFIDType
 from hubject_connector.oicp.evse import DayValue, EvseStatus, OpeningTimes, Period
 from hubject_connector.oicp.notifications import ChargingNotificationProgress
 from hubject_connector.translate.outbound import (
@@ -29,6 +29,7 @@ from hubject_connector.translate.outbound import (
     push_evse_data,
     push_evse_status,
 )
+from hubject_connector.translate.payload import Payload, identification_data
 from tests.unit.translate.conftest import Example
 
 T = MessageType
@@ -103,19 +104,22 @@ def test_an_rfid_card_keeps_its_type_and_printed_data(example: Example, ctx: Con
     assert rfid.expiry_date == datetime.fromisoformat("2027-12-31T23:59:59+01:00")
 
 
-def test_a_hashed_pin_is_sent_with_its_legacy_data(example: Example, ctx: Context) -> None:
-    data = example(T.CDR)
-    data["identification"] = {
+def test_a_hashed_pin_maps_with_its_legacy_data() -> None:
+    # Which messages may carry a hashed PIN is the OICP model's rule; the mapping is this.
+    identification = {
         "kind": "qr_code", "evco_id": "DE-8PS-C12345678-9",
         "hashed_pin": {"value": "$2a$10$Z3J0ZXN0c2FsdA.h3sP1n", "function": "Bcrypt",
                        "legacy_hash_data": {"function": "SHA-1", "salt": "s4lt", "value": "ab"}},
     }
-    body = codec.dump(charge_detail_record(data, ctx))
-    assert body["Identification"] == {"QRCodeIdentification": {
+    payload = Payload(UTC)
+    body = payload.value(Identification, identification, "/data/identification", "")
+    assert body == {"QRCodeIdentification": {
         "EvcoID": "DE-8PS-C12345678-9",
         "HashedPIN": {"Value": "$2a$10$Z3J0ZXN0c2FsdA.h3sP1n", "Function": "Bcrypt",
                       "LegacyHashData": {"Function": "SHA-1", "Salt": "s4lt", "Value": "ab"}},
     }}
+    model = payload.load(Identification, body)
+    assert identification_data(model) == identification
 
 
 def test_geo_coordinates_are_sent_as_decimal_degrees(example: Example, ctx: Context) -> None:
