@@ -82,9 +82,7 @@ def test_energy_with_four_places(example: Example, ctx: Context) -> None:
     data = example(T.NOTIFICATION_END)
     del data["meter_value_end"]
     data["consumed_energy"] = "22.3456"
-    assert issues_of(lambda: notification(T.NOTIFICATION_END, data, ctx)) == [
-        ("/data/consumed_energy", "has more than 3 decimal places")
-    ]
+    told(lambda: notification(T.NOTIFICATION_END, data, ctx), "/data/consumed_energy", "3")
 
 
 def test_a_meter_value_in_between(example: Example, ctx: Context) -> None:
@@ -129,9 +127,8 @@ def test_a_progress_without_duration_or_energy(example: Example, ctx: Context) -
 def test_a_negative_duration(example: Example, ctx: Context) -> None:
     data = example(T.NOTIFICATION_PROGRESS)
     data["charging_duration_ms"] = -1
-    assert issues_of(lambda: notification(T.NOTIFICATION_PROGRESS, data, ctx)) == [
-        ("/data/charging_duration_ms", "must be at least 0")
-    ]
+    told(lambda: notification(T.NOTIFICATION_PROGRESS, data, ctx),
+         "/data/charging_duration_ms", "0")
 
 
 @pytest.mark.parametrize(
@@ -177,16 +174,14 @@ def test_a_record_of_a_full_load_is_pointed_at_by_its_place(
 ) -> None:
     evses = example(T.EVSE_FULL_LOAD)["evses"]
     evses[1]["charging_facilities"][0]["power"] = 1000
-    assert issues_of(lambda: evse_record(evses[1], ctx, at="/data/evses/1")) == [
-        ("/data/evses/1/charging_facilities/0/power", "must be at most 999")
+    assert pointers_of(lambda: evse_record(evses[1], ctx, at="/data/evses/1")) == [
+        "/data/evses/1/charging_facilities/0/power"
     ]
 
 
 @pytest.mark.parametrize(
     ("identification", "expected"),
     [
-        ({"kind": "rfid_mifare_family", "uid": "1234abcd"},
-         [("/data/identification/uid", "does not match the UID pattern")]),
         ({"kind": "badge", "uid": "1234ABCD"},
          [("/data/identification/kind", 'must be one of: "rfid_mifare_family", "rfid", '
                                         '"qr_code", "plug_and_charge", "remote"')]),
@@ -202,6 +197,12 @@ def test_identification_problems(
     data = example(T.AUTHORIZATION_START_REQUEST)
     data["identification"] = identification
     assert issues_of(lambda: authorize_start(data, ctx)) == expected
+
+
+def test_a_bad_uid(example: Example, ctx: Context) -> None:
+    data = example(T.AUTHORIZATION_START_REQUEST)
+    data["identification"] = {"kind": "rfid_mifare_family", "uid": "1234abcd"}
+    told(lambda: authorize_start(data, ctx), "/data/identification/uid", "UID")
 
 
 def test_a_card_with_its_type_is_not_for_authorization(example: Example, ctx: Context) -> None:
@@ -242,9 +243,8 @@ def test_every_problem_is_reported_at_once(example: Example, ctx: Context) -> No
 
 def test_an_operator_name_over_the_limit(example: Example, ctx: Context) -> None:
     record = evse_record(example(T.EVSE_UPSERT)["evse"], ctx)
-    assert issues_of(lambda: push_evse_data("update", "DE*ABC", "N" * 101, [record])) == [
-        ("/data/operator_name", "is 101 characters long, over the limit of 100")
-    ]
+    told(lambda: push_evse_data("update", "DE*ABC", "N" * 101, [record]),
+         "/data/operator_name", "100")
     assert pointers_of(lambda: push_evse_data("update", "DE ABC", "N", [record])) == [
         "/data/operator_id"
     ]
@@ -252,12 +252,14 @@ def test_an_operator_name_over_the_limit(example: Example, ctx: Context) -> None
 
 def test_a_status_batch_says_which_entry(ctx: Context) -> None:
     pairs = [("DE*ABC*E1", "Available"), ("DE*ABC*E2", "Broken"), ("DE-ABC-E3", "Occupied")]
-    assert issues_of(lambda: push_evse_status("update", "DE*ABC", "", pairs)) == [
-        ("/data/evse_id", "does not match the EvseID pattern (entry 2 of the batch, "
-                          "EvseID 'DE-ABC-E3')"),
-        ("/data/status", "must be one of: Available, Reserved, Occupied, OutOfService, "
-                         "EvseNotFound, Unknown (entry 1 of the batch, EvseID 'DE*ABC*E2')"),
-    ]
+    (evse_id, evse_id_message), (status, status_message) = issues_of(
+        lambda: push_evse_status("update", "DE*ABC", "", pairs)
+    )
+    assert (evse_id, status) == ("/data/evse_id", "/data/status")
+    assert evse_id_message.endswith(" (entry 2 of the batch, EvseID 'DE-ABC-E3')")
+    assert "EvseID pattern" in evse_id_message
+    assert status_message.endswith(" (entry 1 of the batch, EvseID 'DE*ABC*E2')")
+    assert "Occupied" in status_message
 
 
 def test_a_product_given_twice(example: Example, ctx: Context) -> None:
@@ -290,6 +292,5 @@ def test_pricing_problems_point_into_the_lists(example: Example, ctx: Context) -
 def test_a_time_without_offset(example: Example, ctx: Context) -> None:
     data = example(T.NOTIFICATION_START)
     data["charging_start"] = "2024-05-01T14:30:05"
-    assert issues_of(lambda: notification(T.NOTIFICATION_START, data, ctx)) == [
-        ("/data/charging_start", "is not a date-time of the form YYYY-MM-DDThh:mm:ssTZD")
-    ]
+    told(lambda: notification(T.NOTIFICATION_START, data, ctx), "/data/charging_start",
+         "date-time")
