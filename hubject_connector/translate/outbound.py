@@ -272,7 +272,12 @@ def authorize_start(data: Mapping[str, Any], ctx: Context) -> AuthorizeStart:
     """
     payload = Payload(ctx.zone)
     body = payload.model(
-        AuthorizeStart, data, "/data", "", fixed={"operator_id": operator_of(data, ctx)}
+        AuthorizeStart,
+        data,
+        "/data",
+        "",
+        fixed={"operator_id": operator_of(data, ctx)},
+        skip=("operator_id",),
     )
     return payload.load(AuthorizeStart, body)
 
@@ -284,7 +289,12 @@ def authorize_stop(data: Mapping[str, Any], ctx: Context) -> AuthorizeStop:
     """
     payload = Payload(ctx.zone)
     body = payload.model(
-        AuthorizeStop, data, "/data", "", fixed={"operator_id": operator_of(data, ctx)}
+        AuthorizeStop,
+        data,
+        "/data",
+        "",
+        fixed={"operator_id": operator_of(data, ctx)},
+        skip=("operator_id",),
     )
     return payload.load(AuthorizeStop, body)
 
@@ -340,7 +350,7 @@ def notification(
         "/data",
         "",
         fixed={"type": model.TYPE.value, "operator_id": operator_of(data, ctx)},
-        skip=("time_zone",),
+        skip=("operator_id", "time_zone"),
     )
     return payload.load(model, body)
 
@@ -377,7 +387,7 @@ def pricing_products(data: Mapping[str, Any], ctx: Context) -> PushPricingProduc
         "/data",
         "/PricingProductData",
         fixed={"operator_id": operator_of(data, ctx), "operator_name": name or None},
-        skip=("action_type",),
+        skip=("action_type", "operator_id", "operator_name"),
     )
     body = {"PricingProductData": products}
     if "action_type" in data:

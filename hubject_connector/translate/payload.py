@@ -134,7 +134,8 @@ class Payload:
 
         ``at`` is the contract pointer of ``source``, ``to`` the OICP pointer of the result.
         ``fixed`` gives values by field name that do not come from ``source`` (a ``None``
-        leaves the field out); ``skip`` names contract fields taken care of elsewhere.
+        leaves the field out); ``skip`` names contract fields taken care of elsewhere (such
+        as the ``operator_id`` a fixed OperatorID was made from).
         """
         self.note(to, at)
         if not isinstance(source, Mapping):
@@ -151,11 +152,12 @@ class Payload:
             here, there = f"{at}/{escape(name)}", f"{to}/{escape(info.rule.key)}"
             self.note(there, here)
             names[info.rule.key] = name
-            taken.add(name)
             if info.name in fixed:
                 if fixed[info.name] is not None:
                     out[info.rule.key] = fixed[info.name]
-            elif name in source:
+                continue
+            taken.add(name)
+            if name in source:
                 value = source[name]
                 if info.is_list and isinstance(value, list):
                     out[info.rule.key] = [

@@ -294,3 +294,11 @@ def test_a_time_without_offset(example: Example, ctx: Context) -> None:
     data["charging_start"] = "2024-05-01T14:30:05"
     told(lambda: notification(T.NOTIFICATION_START, data, ctx), "/data/charging_start",
          "date-time")
+
+
+def test_a_field_the_connector_sets_cannot_be_sent(example: Example, ctx: Context) -> None:
+    data = example(T.NOTIFICATION_START)
+    data["type"] = "End"
+    assert issues_of(lambda: notification(T.NOTIFICATION_START, data, ctx)) == [
+        ("/data/type", "is not allowed here")
+    ]
