@@ -33,6 +33,7 @@ COMMAND_MODULES: list[str] = [
     "hubject_connector.cli.certs",
     "hubject_connector.cli.send",
     "hubject_connector.cli.simulator",
+    "hubject_connector.cli.dlq",
 ]
 
 PROG: Final = "hubject-connector"

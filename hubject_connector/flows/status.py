@@ -1,0 +1,389 @@
+"""EVSE status: changes coalesced per EVSE, pushed in batches, one push in flight.
+
+What passes through: ``evse.status.v1`` from the ``evse-status`` queue; what goes to
+Hubject is PushEvseStatus (eRoamingEvseStatus 2.1) calls carrying many EVSEs each; what
+the backend hears is one delivery result per status change.
+
+Two rooms, joined by the state store, so that nothing is lost and a restart changes
+nothing:
+
+* the intake (:class:`StatusIntake`): handlers put their change in; one task commits
+  whatever has gathered in one transaction (``store.record_statuses``, a group commit)
+  and only then are the messages acknowledged. The store keeps per EVSE the change with
+  the latest ``time``: an older one is not stored (result ``dropped``, "a newer status of
+  this EVSE is known"), and a pending change overtaken before its push is dropped too
+  ("superseded by a newer status"), so one EVSE is pushed once with its latest status;
+* the batcher (:class:`StatusBatcher`): pushes the pending statuses
+  (``store.pending_statuses``) as one ``update`` per operator when a batch is full
+  (``flows.status_batch_size``) or the oldest change waited ``flows.status_max_wait_seconds``,
+  holding ``store.exclusive("PushEvseStatus")`` so that one push is in flight across
+  every process; then marks them sent and publishes ``accepted`` for those still current.
+  A transient failure leaves them pending (they are durable) and the push is tried again
+  after a growing pause. Changes found pending at start are pushed at once.
+
+An ``update`` refused with 022 means Hubject lacks a status record it updates (the text
+spec refuses an update of a missing record; a new EVSE has none): the operator's latest
+statuses are then sent as one ``fullLoad``, which also heals any other difference. The
+optional periodic refresh (``flows.status_full_refresh_seconds``) sends that same
+fullLoad on a timer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Iterable, Sequence
+from typing import Final
+
+import structlog
+
+from hubject_connector.bus.base import IncomingMessage
+from hubject_connector.bus.contract import Envelope, MessageType
+from hubject_connector.flows.delivery import Flow, FlowParts, refusal_reason
+from hubject_connector.flows.results import Origin, Verdict
+from hubject_connector.hubject.errors import OicpStatusError
+from hubject_connector.state.base import StateStore, StatusChange, StatusRecorded
+from hubject_connector.translate import outbound
+
+_log = structlog.get_logger(__name__)
+
+OPERATION: Final = "PushEvseStatus"
+#: Hubject's code for an update of a record it does not hold (see the module doc).
+DATA_ERROR: Final = "022"
+#: Pauses after failed pushes: doubling from the first to the longest.
+FIRST_BACKOFF_SECONDS: Final = 0.5
+LONGEST_BACKOFF_SECONDS: Final = 60.0
+#: With nothing known to be pending, the store is still looked at this often (changes
+#: left by a process that died, when this one gets no traffic).
+IDLE_POLL_SECONDS: Final = 5.0
+
+OLDER: Final = "a newer status of this EVSE is known"
+#: For a message delivered again (after a crash): its own change may be the one stored.
+OLDER_OR_REPEAT: Final = (
+    "a status of this EVSE at the same time or newer is recorded (this message delivered "
+    "again, or an older status)"
+)
+SUPERSEDED: Final = "superseded by a newer status of this EVSE before it was pushed"
+
+
+def origin_of(change: StatusChange) -> Origin:
+    """The message a status change came in."""
+    return Origin(change.message_id, str(MessageType.EVSE_STATUS), change.evse_id, change.time)
+
+
+def by_operator(changes: Iterable[StatusChange]) -> dict[str, list[StatusChange]]:
+    """Changes grouped by OperatorID (one push per operator), in the order given."""
+    groups: dict[str, list[StatusChange]] = {}
+    for change in changes:
+        groups.setdefault(change.operator_id, []).append(change)
+    return groups
+
+
+class StatusIntake:
+    """Group commit of status changes: many handlers, one transaction per round."""
+
+    def __init__(self, store: StateStore, on_stored: StatusBatcher) -> None:
+        self._store = store
+        self._batcher = on_stored
+        self._waiting: list[tuple[StatusChange, asyncio.Future[StatusRecorded]]] = []
+        self._wakeup = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Start committing."""
+        if self._task is None:
+            self._stopping = False
+            self._task = asyncio.create_task(self._run(), name="flows-status-intake")
+
+    async def record(self, change: StatusChange) -> StatusRecorded:
+        """Store ``change`` with the others gathered meanwhile; what the store did with it."""
+        if self._task is None or self._task.done():
+            # Not running (stopped): commit alone rather than lose the change.
+            (recorded,) = await self._store.record_statuses([change])
+            self._batcher.notify(1 if recorded.stored else 0)
+            return recorded
+        future: asyncio.Future[StatusRecorded] = asyncio.get_running_loop().create_future()
+        self._waiting.append((change, future))
+        self._wakeup.set()
+        return await future
+
+    async def _run(self) -> None:
+        while True:
+            while self._waiting:
+                await self._commit()
+            if self._stopping:
+                return
+            await self._wakeup.wait()
+            self._wakeup.clear()
+
+    async def _commit(self) -> None:
+        batch, self._waiting = self._waiting, []
+        try:
+            recorded = await self._store.record_statuses([change for change, _ in batch])
+        except asyncio.CancelledError:
+            for _, future in batch:
+                future.cancel()
+            raise
+        except Exception as exc:  # each handler fails with it (and its message is retried)
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for (_, future), result in zip(batch, recorded, strict=True):
+            if not future.done():
+                future.set_result(result)
+        self._batcher.notify(sum(1 for r in recorded if r.stored))
+
+    async def stop(self) -> None:
+        """Commit what has gathered, then stop (later changes are committed one by one)."""
+        task = self._task
+        if task is None:
+            return
+        self._stopping = True
+        self._wakeup.set()
+        try:
+            await task
+        finally:
+            self._task = None
+
+
+class StatusBatcher:
+    """Pushes pending statuses in batches, one push in flight (module doc)."""
+
+    def __init__(self, flow: StatusFlow, *, batch_size: int, max_wait: float,
+                 full_refresh: float | None) -> None:
+        self._flow = flow
+        self._parts = flow.parts
+        self.batch_size = max(1, batch_size)
+        self.max_wait = max(0.0, max_wait)
+        self.refresh_every = full_refresh if full_refresh and full_refresh > 0 else None
+        #: Changes stored since the last push took the pending ones, and when the first was.
+        self._count = 0
+        self._oldest: float | None = None
+        self._wakeup = asyncio.Event()
+        self._failures = 0
+        self._task: asyncio.Task[None] | None = None
+        self._refresh_task: asyncio.Task[None] | None = None
+
+    def notify(self, stored: int) -> None:
+        """``stored`` changes were committed as pending just now."""
+        if stored <= 0:
+            return
+        first = self._oldest is None
+        if first:
+            self._oldest = time.monotonic()
+        self._count += stored
+        if first or self._count >= self.batch_size:
+            # A new deadline (the oldest change's) or a full batch: look again now.
+            self._wakeup.set()
+
+    def start(self) -> None:
+        """Start pushing (at once: changes left pending by a previous run go first)."""
+        if self._task is None:
+            self._oldest = time.monotonic() - self.max_wait
+            self._task = asyncio.create_task(self._run(), name="flows-status-batcher")
+        if self.refresh_every is not None and self._refresh_task is None:
+            self._refresh_task = asyncio.create_task(self._refresh(), name="flows-status-refresh")
+
+    def _due_in(self) -> float:
+        """Seconds until the next push is due."""
+        if self._count >= self.batch_size:
+            return 0.0
+        if self._oldest is None:
+            return IDLE_POLL_SECONDS
+        return max(0.0, self._oldest + self.max_wait - time.monotonic())
+
+    async def _sleep(self, seconds: float) -> None:
+        self._wakeup.clear()
+        if seconds <= 0:
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._wakeup.wait()
+
+    async def _run(self) -> None:
+        while True:
+            if self._failures:
+                delay = min(LONGEST_BACKOFF_SECONDS,
+                            FIRST_BACKOFF_SECONDS * 2 ** (self._failures - 1))
+                await asyncio.sleep(delay)
+            else:
+                due = self._due_in()
+                while due > 0:
+                    await self._sleep(due)
+                    due = self._due_in()
+            try:
+                await self.push_pending()
+            except Exception as exc:  # transient (or unexpected): pending stays, try later
+                self._failures += 1
+                self._parts.metrics.status_push_failures.inc()
+                self._parts.metrics.retried.labels(self._flow.name).inc()
+                _log.warning("flows.status_push_failed", error=str(exc),
+                             failures=self._failures)
+            else:
+                self._failures = 0
+
+    async def push_pending(self) -> int:
+        """Push one batch of pending statuses (under the lock); how many were taken."""
+        store = self._parts.store
+        # Changes stored from here on wait for the next round.
+        count, oldest = self._count, self._oldest
+        self._count, self._oldest = 0, None
+        try:
+            async with store.exclusive(OPERATION):
+                batch = await store.pending_statuses(self.batch_size)
+                for operator_id, changes in by_operator(batch).items():
+                    await self._push_update(operator_id, changes)
+        except BaseException:
+            # Not pushed: the changes are still due (and with them, those since).
+            self._count += count
+            self._oldest = oldest if oldest is not None else self._oldest
+            raise
+        if len(batch) >= self.batch_size:
+            # A full batch: more may be waiting; go again at once.
+            self._count = max(self._count, self.batch_size)
+            self._oldest = self._oldest or time.monotonic()
+        return len(batch)
+
+    async def _push_update(self, operator_id: str, changes: Sequence[StatusChange]) -> None:
+        """Push ``changes`` as an update (lock held); publish their results."""
+        request = outbound.push_evse_status(
+            "update", operator_id, self._flow.context.operator_name,
+            [(c.evse_id, c.status) for c in changes])
+        try:
+            await self._flow.call(OPERATION, request, operator_id)
+        except OicpStatusError as exc:
+            if exc.transient:
+                raise
+            if exc.code == DATA_ERROR:
+                _log.info("flows.status_update_refused", operator_id=operator_id,
+                          status_code=exc.code, additional_info=exc.additional_info,
+                          then="fullLoad")
+                try:
+                    await self._push_full_load(operator_id)
+                except OicpStatusError as second:
+                    if second.transient:
+                        raise
+                    await self._refused(changes, second)
+                return
+            await self._refused(changes, exc)
+            return
+        self._parts.metrics.status_batch_size.observe(len(changes))
+        sent = await self._parts.store.mark_statuses_sent(changes)
+        for change in sent:
+            await self._flow.publish(origin_of(change), Verdict.accepted())
+
+    async def _refused(self, changes: Sequence[StatusChange], exc: OicpStatusError) -> None:
+        """Hubject refused the statuses for good: mark them done, publish ``rejected``."""
+        done = await self._parts.store.mark_statuses_sent(changes)
+        reason = refusal_reason(exc, "EVSE status push")
+        for change in done:
+            await self._flow.publish(origin_of(change),
+                                     Verdict.refused_by_hubject(exc, reason=reason))
+
+    async def _push_full_load(self, operator_id: str | None) -> None:
+        """Send every latest status (of one operator, or all) as fullLoad (lock held)."""
+        store = self._parts.store
+        latest = await store.latest_statuses()
+        if not latest:
+            return
+        pending = {c.message_id for c in await store.pending_statuses(len(latest) + 1)}
+        for operator, changes in by_operator(latest).items():
+            if operator_id is not None and operator != operator_id:
+                continue
+            request = outbound.push_evse_status(
+                "fullLoad", operator, self._flow.context.operator_name,
+                [(c.evse_id, c.status) for c in changes])
+            await self._flow.call(OPERATION, request, operator)
+            self._parts.metrics.status_batch_size.observe(len(changes))
+            sent = await store.mark_statuses_sent(changes)
+            for change in sent:
+                if change.message_id in pending:
+                    await self._flow.publish(origin_of(change), Verdict.accepted())
+
+    async def full_refresh(self) -> None:
+        """Send every known status again as one fullLoad per operator."""
+        _log.info("flows.status_full_refresh")
+        async with self._parts.store.exclusive(OPERATION):
+            await self._push_full_load(None)
+
+    async def _refresh(self) -> None:
+        assert self.refresh_every is not None
+        while True:
+            await asyncio.sleep(self.refresh_every)
+            try:
+                await self.full_refresh()
+            except Exception as exc:  # the next period tries again
+                self._parts.metrics.status_push_failures.inc()
+                _log.warning("flows.status_refresh_failed", error=str(exc))
+
+    async def stop(self, grace: float) -> None:
+        """Stop; push what is pending within ``grace`` seconds (it stays durable anyway)."""
+        for task in (self._refresh_task, self._task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._refresh_task = self._task = None
+        if grace <= 0:
+            return
+        try:
+            async with asyncio.timeout(grace):
+                while await self.push_pending() >= self.batch_size:
+                    pass
+        except TimeoutError:
+            _log.info("flows.status_pending_at_stop")
+        except Exception as exc:  # pushed at the next start
+            _log.info("flows.status_pending_at_stop", error=str(exc))
+
+
+class StatusFlow(Flow):
+    """EVSE status changes from the ``evse-status`` queue to Hubject (module doc)."""
+
+    name = "evse-status"
+    what = "EVSE status"
+
+    def __init__(self, parts: FlowParts) -> None:
+        super().__init__(parts)
+        settings = parts.config.flows
+        self.batcher = StatusBatcher(
+            self, batch_size=settings.status_batch_size,
+            max_wait=settings.status_max_wait_seconds,
+            full_refresh=settings.status_full_refresh_seconds)
+        self.intake = StatusIntake(parts.store, self.batcher)
+
+    async def start(self) -> None:
+        """Start the intake's group commit and the batcher."""
+        self.intake.start()
+        self.batcher.start()
+
+    async def stop(self, grace: float) -> None:
+        """Commit what was taken, then push what is pending within ``grace``."""
+        await self.intake.stop()
+        await self.batcher.stop(grace)
+
+    async def handle(self, message: IncomingMessage, envelope: Envelope) -> Verdict | None:
+        """Record one change (acknowledged once stored); its result comes with the push."""
+        if envelope.type is not MessageType.EVSE_STATUS:
+            return Verdict.dropped(f"{envelope.type} is not handled by the EVSE status flow")
+        data = envelope.data
+        ctx = self.context
+        operator_id = outbound.operator_of(data, ctx)
+        evse_id, status = str(data["evse_id"]), str(data["status"])
+        # Checked now, alone: one EVSE of another operator would make Hubject refuse the
+        # whole batch it is pushed in (018).
+        single = outbound.push_evse_status("update", operator_id, ctx.operator_name,
+                                           [(evse_id, status)])
+        self.check(OPERATION, single, operator_id)
+        change = StatusChange(evse_id, operator_id, status, envelope.time, envelope.id)
+        recorded = await self.intake.record(change)
+        if recorded.replaced is not None:
+            await self.publish(
+                Origin(recorded.replaced, str(MessageType.EVSE_STATUS), evse_id),
+                Verdict.dropped(SUPERSEDED))
+        if not recorded.stored:
+            repeat = message.redelivered or message.retries > 0
+            return Verdict.dropped(OLDER_OR_REPEAT if repeat else OLDER)
+        return None
