@@ -230,13 +230,10 @@ class Payload:
         self.names[to] = {info.rule.key: at.rsplit("/", 1)[-1]}
         return {
             info.rule.key: [
-                self._decimal_at(item, f"{at}/{i}", f"{there}/{i}") for i, item in enumerate(value)
+                self.value(Decimal, item, f"{at}/{i}", f"{there}/{i}")
+                for i, item in enumerate(value)
             ]
         }
-
-    def _decimal_at(self, value: Any, at: str, to: str) -> Any:
-        self.note(to, at)
-        return self._decimal(value, at)
 
     def _decimal(self, value: Any, at: str) -> Any:
         # docs/contract.md: "Decimals are strings"; a float would have lost the exact value.
