@@ -206,22 +206,16 @@ def later(start: datetime) -> st.SearchStrategy[datetime]:
     )
 
 
-def _pair(draw: st.DrawFn) -> tuple[datetime, datetime]:
-    """A start and an end, the end never before the start."""
-    start = draw(date_times())
-    return start, draw(later(start))
-
-
-def _ordered(
-    draw: st.DrawFn, *, start_optional: bool, end_optional: bool
-) -> tuple[datetime | None, datetime | None]:
-    """A start and an end, each possibly absent, the end never before the start."""
-    start, end = _pair(draw)
-    if start_optional and draw(st.booleans()):
-        return None, end
-    if end_optional and draw(st.booleans()):
-        return start, None
-    return start, end
+def _session_times(draw: st.DrawFn, *optional: str) -> dict[str, datetime | None]:
+    """session_start <= charging_start <= charging_end <= session_end (each with any offset):
+    the session encloses the charging. The fields named in ``optional`` may be None."""
+    names = ("session_start", "charging_start", "charging_end", "session_end")
+    times: dict[str, datetime | None] = {}
+    instant = draw(date_times())
+    for name in names:
+        instant = draw(later(instant))
+        times[name] = None if name in optional and draw(st.booleans()) else instant
+    return times
 
 
 def _energy(
@@ -297,6 +291,14 @@ def _qr_code() -> st.SearchStrategy[common.QRCodeIdentification]:
     return qr_code()
 
 
+def unhashed_identification() -> st.SearchStrategy[common.Identification]:
+    """Identifications for a CPO's CDR or notification: a QR code never with a HashedPIN
+    (spec: HashedPIN "can be provided only when uploading Authentication data")."""
+    qr = common.QRCodeIdentification
+    contract_alone = from_model(qr, hashed_pin=st.none(), pin=st.none())
+    return identification(qr_code=qr_code(hashed=False) | contract_alone)
+
+
 # Spec: "The option RFIDIdentification MUST not be used in the eRoamingAuthorization process".
 _AUTHORIZATION_OPTIONS = ("rfid_mifare_family", "qr_code", "plug_and_charge", "remote")
 
@@ -312,8 +314,10 @@ def _authorize_start() -> st.SearchStrategy[authorization.AuthorizeStart]:
 
 @override(authorization.AuthorizeStop)
 def _authorize_stop() -> st.SearchStrategy[authorization.AuthorizeStop]:
+    # Spec: in authorization requests the PIN is mandatory and HashedPIN null.
     return from_model(
-        authorization.AuthorizeStop, identification=identification(*_AUTHORIZATION_OPTIONS)
+        authorization.AuthorizeStop,
+        identification=identification(*_AUTHORIZATION_OPTIONS, qr_code=qr_code(hashed=False)),
     )
 
 
@@ -327,28 +331,40 @@ def _charge_detail_record() -> st.SearchStrategy[cdr.ChargeDetailRecord]:
     @st.composite
     def build(draw: st.DrawFn) -> cdr.ChargeDetailRecord:
         model = cdr.ChargeDetailRecord
-        charging_start, charging_end = _pair(draw)
-        session_start, session_end = _pair(draw)
         fixed = {
-            "charging_start": charging_start,
-            "charging_end": charging_end,
-            "session_start": session_start,
-            "session_end": session_end,
+            **_session_times(draw),
             **_energy(draw, model, "consumed_energy", consumed_optional=False),
         }
-        return draw(from_model(model, **{k: st.just(v) for k, v in fixed.items()}))
+        return draw(from_model(
+            model, identification=unhashed_identification(),
+            **{k: st.just(v) for k, v in fixed.items()},
+        ))
 
     return build()
 
 
 def _typed(model: type[T], **fields: st.SearchStrategy[Any]) -> st.SearchStrategy[T]:
-    # Each notification model accepts only its own Type.
+    # Each notification model accepts only its own Type; a CPO's identification carries no
+    # HashedPIN.
+    fields.setdefault("identification", st.none() | unhashed_identification())
     return from_model(model, type=st.just(model.TYPE), **fields)  # type: ignore[attr-defined]
 
 
 @override(notifications.ChargingNotificationStart)
 def _notification_start() -> st.SearchStrategy[notifications.ChargingNotificationStart]:
-    return _typed(notifications.ChargingNotificationStart)
+    model = notifications.ChargingNotificationStart
+
+    @st.composite
+    def build(draw: st.DrawFn) -> notifications.ChargingNotificationStart:
+        # The session (optional here) starts no later than the charging.
+        times = _session_times(draw, "session_start")
+        return draw(_typed(
+            model,
+            session_start=st.just(times["session_start"]),
+            charging_start=st.just(times["charging_start"]),
+        ))
+
+    return build()
 
 
 @override(notifications.ChargingNotificationError)
@@ -362,7 +378,10 @@ def _notification_progress() -> st.SearchStrategy[notifications.ChargingNotifica
 
     @st.composite
     def build(draw: st.DrawFn) -> notifications.ChargingNotificationProgress:
-        start, occurred = _pair(draw)
+        times = _session_times(draw, "session_start")
+        start, occurred = times["charging_start"], times["charging_end"]
+        assert start is not None
+        assert occurred is not None
         # Spec: ChargingDuration is EventOccurred - ChargingStart in milliseconds; at least
         # one of it and ConsumedEnergyProgress is given.
         duration_ms = (occurred - start) // timedelta(milliseconds=1)
@@ -371,6 +390,7 @@ def _notification_progress() -> st.SearchStrategy[notifications.ChargingNotifica
         return draw(
             _typed(
                 model,
+                session_start=st.just(times["session_start"]),
                 charging_start=st.just(start),
                 event_occurred=st.just(occurred),
                 charging_duration=st.just(None if which == "energy" else duration_ms),
@@ -387,13 +407,8 @@ def _notification_end() -> st.SearchStrategy[notifications.ChargingNotificationE
 
     @st.composite
     def build(draw: st.DrawFn) -> notifications.ChargingNotificationEnd:
-        charging_start, charging_end = _ordered(draw, start_optional=True, end_optional=False)
-        session_start, session_end = _ordered(draw, start_optional=True, end_optional=True)
         fixed = {
-            "charging_start": charging_start,
-            "charging_end": charging_end,
-            "session_start": session_start,
-            "session_end": session_end,
+            **_session_times(draw, "session_start", "charging_start", "session_end"),
             **_energy(draw, model, "consumed_energy", consumed_optional=True),
         }
         return draw(_typed(model, **{k: st.just(v) for k, v in fixed.items()}))
@@ -405,6 +420,50 @@ def _notification_end() -> st.SearchStrategy[notifications.ChargingNotificationE
 def _geo_coordinates() -> st.SearchStrategy[evse.GeoCoordinates]:
     # Spec: GeoCoordinatesType, exactly one of the three formats.
     return one_of_fields(evse.GeoCoordinates)
+
+
+def degrees(limit: int) -> st.SearchStrategy[str]:
+    """Decimal degrees within +-``limit`` (WGS84), written as the spec's pattern wants."""
+    return st.builds(
+        lambda value, places: f"{value:.{places}f}",
+        st.decimals(min_value=-limit, max_value=limit, places=6, allow_nan=False,
+                    allow_infinity=False),
+        st.integers(1, 6),
+    )
+
+
+def degrees_minutes_seconds(limit: int) -> st.SearchStrategy[str]:
+    """Degrees, minutes and seconds within +-``limit``, e.g. 9°21'39.32''."""
+    return st.builds(
+        lambda sign, d, m, s, space: f"{sign}{d}°{space}{m}'{space}{s:.2f}''",
+        st.sampled_from(["", "-"]),
+        st.integers(0, limit - 1),
+        st.integers(0, 59),
+        st.decimals(min_value=0, max_value=Decimal("59.99"), places=2),
+        st.sampled_from(["", " "]),
+    )
+
+
+@override(evse.GeoCoordinatesDecimalDegree)
+def _decimal_degree() -> st.SearchStrategy[evse.GeoCoordinatesDecimalDegree]:
+    return st.builds(evse.GeoCoordinatesDecimalDegree, longitude=degrees(180),
+                     latitude=degrees(90))
+
+
+@override(evse.GeoCoordinatesGoogle)
+def _google() -> st.SearchStrategy[evse.GeoCoordinatesGoogle]:
+    # "latitude longitude", separated by a space (or a comma, with or without spaces).
+    return st.builds(
+        lambda lat, sep, lon: evse.GeoCoordinatesGoogle(coordinates=f"{lat}{sep}{lon}"),
+        degrees(90), st.sampled_from([" ", ",", ", "]), degrees(180),
+    )
+
+
+@override(evse.GeoCoordinatesDegreeMinuteSeconds)
+def _degree_minute_seconds() -> st.SearchStrategy[evse.GeoCoordinatesDegreeMinuteSeconds]:
+    return st.builds(evse.GeoCoordinatesDegreeMinuteSeconds,
+                     longitude=degrees_minutes_seconds(180),
+                     latitude=degrees_minutes_seconds(90))
 
 
 @override(evse.EvseDataRecord)

@@ -8,7 +8,7 @@ Spec: OICP 2.3 CPO, "Services and Operations", eRoamingAuthorization.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import ClassVar
 
@@ -18,7 +18,37 @@ from hubject_connector.oicp.common import (
     Identification,
     StatusCode,
 )
+from hubject_connector.oicp.conformance import Severity, SpecRule, spec_rule
 from hubject_connector.oicp.model import wire
+
+NO_RFID_IDENTIFICATION = spec_rule(
+    "authorization-no-rfid-identification",
+    source="03 CPO Data Types, IdentificationType, note 1: \"The option RFIDIdentification "
+    "MUST not be used in the eRoamingAuthorization process\"",
+    wording="RFIDIdentification must not be used in the authorization process (use "
+    "RFIDMifareFamilyIdentification)",
+)
+CLEAR_TEXT_PIN = spec_rule(
+    "authorization-clear-text-pin",
+    source="02 CPO Services and Operations, eRoamingAuthorizeStart, \"Pin Security\": \"this "
+    "operation MUST always provide the PIN field (clear text)\"; 03 CPO Data Types, "
+    "QRCodeIdentificationType: PIN \"is required in Authorization requests\", HashedPIN "
+    "\"In Authorization requests this field must be null\"",
+    wording="QRCodeIdentification must carry the PIN in clear text in {message}, not a "
+    "HashedPIN",
+)
+AUTHORIZED_WITHOUT_SESSION_ID = spec_rule(
+    "answer-authorized-without-session-id",
+    source="02 CPO Services and Operations, eRoamingAuthorizeStart: the answer carries \"in "
+    "case of successful authorization the created SessionID\"; 01 CPO Communication "
+    "Paradigms, Session handling: the SessionID \"MUST be provided with each subsequent "
+    "request\"",
+    wording="Authorized without a SessionID: treated as NotAuthorized (no CDR could name "
+    "the session)",
+    severity=Severity.ANSWER,
+)
+#: Spec: StatusCodeType, AdditionalInfo, field length 1000.
+_ADDITIONAL_INFO_MAX = 1000
 
 
 class AuthorizationStatus(StrEnum):
@@ -28,17 +58,19 @@ class AuthorizationStatus(StrEnum):
     NOT_AUTHORIZED = "NotAuthorized"
 
 
-def _authorization_identification_issues(identification: Identification) -> list[tuple[str, str]]:
+def _authorization_identification_issues(
+    identification: Identification, message: str
+) -> list[tuple[str, str]]:
     # Spec: IdentificationType, note 1: "The option RFIDIdentification MUST not be used in the
     # eRoamingAuthorization process" (RFID cards go as RFIDMifareFamilyIdentification).
     if identification.rfid is not None:
-        return [
-            (
-                "Identification",
-                "RFIDIdentification must not be used in the authorization process "
-                "(use RFIDMifareFamilyIdentification)",
-            )
-        ]
+        return [NO_RFID_IDENTIFICATION.at("Identification")]
+    # Spec: eRoamingAuthorizeStart, "Pin Security", and QRCodeIdentificationType: in
+    # authorization requests the PIN is mandatory and HashedPIN null; Hubject hashes what it
+    # gets, so a hashed PIN would be hashed again and refused.
+    qr_code = identification.qr_code
+    if qr_code is not None and qr_code.pin is None:
+        return [CLEAR_TEXT_PIN.at("Identification", message=message)]
     return []
 
 
@@ -63,19 +95,7 @@ class AuthorizeStart:
     )
 
     def oicp_issues(self) -> list[tuple[str, str]]:
-        issues = _authorization_identification_issues(self.identification)
-        qr_code = self.identification.qr_code
-        # Spec: eRoamingAuthorizeStart, "Pin Security": "this operation MUST always provide
-        # the PIN field (clear text)"; a hashed PIN would be hashed again and refused.
-        if qr_code is not None and qr_code.pin is None:
-            issues.append(
-                (
-                    "Identification",
-                    "QRCodeIdentification must carry the PIN in clear text in AuthorizeStart, "
-                    "not a HashedPIN",
-                )
-            )
-        return issues
+        return _authorization_identification_issues(self.identification, "AuthorizeStart")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -96,7 +116,7 @@ class AuthorizeStop:
     identification: Identification = wire("Identification")
 
     def oicp_issues(self) -> list[tuple[str, str]]:
-        return _authorization_identification_issues(self.identification)
+        return _authorization_identification_issues(self.identification, "AuthorizeStop")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -152,3 +172,23 @@ class AuthorizationStop:
     def authorized(self) -> bool:
         """Whether the customer may stop the session."""
         return self.authorization_status is AuthorizationStatus.AUTHORIZED
+
+
+def checked_answer(answer: AuthorizationStart) -> tuple[AuthorizationStart, SpecRule | None]:
+    """Hubject's answer as the connector acts on it, and the rule it broke, if any.
+
+    An Authorized answer without a SessionID cannot be followed through (the CDR must name
+    the session): it becomes NotAuthorized, Hubject's status code kept and the reason put
+    first in AdditionalInfo, so the charge point refuses rather than charging for free.
+    """
+    if not answer.authorized or answer.session_id is not None:
+        return answer, None
+    rule = AUTHORIZED_WITHOUT_SESSION_ID
+    note = rule.message()
+    original = answer.status_code.additional_info
+    info = f"{note}; {original}" if original else note
+    status_code = replace(answer.status_code, additional_info=info[:_ADDITIONAL_INFO_MAX])
+    downgraded = replace(
+        answer, authorization_status=AuthorizationStatus.NOT_AUTHORIZED, status_code=status_code
+    )
+    return downgraded, rule

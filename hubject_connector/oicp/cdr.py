@@ -14,13 +14,78 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import ClassVar
 
-from hubject_connector.oicp.common import PARTNER_SESSION_ID_MAX, PRODUCT_ID_MAX, Identification
+from hubject_connector.oicp.common import (
+    PARTNER_SESSION_ID_MAX,
+    PRODUCT_ID_MAX,
+    Identification,
+    hashed_pin_issues,
+)
+from hubject_connector.oicp.conformance import CheckContext, Needs, spec_rule
+from hubject_connector.oicp.evse import CalibrationLawDataAvailability
 from hubject_connector.oicp.model import wire
 
 #: Spec: meter values and energy are "Decimal (,3)", in kWh.
 ENERGY_PLACES = 3
 #: Spec: "In total you can provide maximum 10 metering signature values".
 SIGNED_METERING_VALUES_MAX = 10
+#: Hubject refuses (022) a CDR whose ConsumedEnergy is over 1000 kWh as implausible: most
+#: likely it was given in Wh.
+CONSUMED_ENERGY_MAX = 1000
+
+#: Where Hubject lists the causes of status 022 for a CDR.
+_HUBJECT_CDR_022 = (
+    "Hubject support, \"I am having problems sending ChargeDetailRecord requests\", "
+    "status 022"
+)
+
+ENERGY_NOT_NEGATIVE = spec_rule(
+    "energy-not-negative",
+    source=f"{_HUBJECT_CDR_022}: \"It is not possible to include a negative value for "
+    "consumption\"; meter values are readings in kWh (02, eRoamingChargeDetailRecord)",
+    wording="must be at least 0",
+)
+CONSUMED_ENERGY_LIMIT = spec_rule(
+    "cdr-consumed-energy-limit",
+    source=f"{_HUBJECT_CDR_022}: \"Please check the ConsumedEnergy value\" (consumption "
+    "greater than 1000 kWh is unusual, likely given in watts)",
+    wording=f"must be at most {CONSUMED_ENERGY_MAX}",
+)
+TIME_ORDER = spec_rule(
+    "time-order",
+    source="02 CPO Services and Operations, eRoamingChargeDetailRecord and "
+    "eRoamingChargingNotifications: the session (swipe or plug-in to unplug) encloses the "
+    "charging (energy flow), ChargingDuration = EventOccurred - ChargingStart; "
+    f"{_HUBJECT_CDR_022}: \"The timestamp in ChargingEnd is before ChargingStart\"",
+    wording="must not be before {earlier}",
+)
+CONSUMED_ENERGY_DIFFERENCE = spec_rule(
+    "consumed-energy-difference",
+    source="02 CPO Services and Operations, eRoamingChargeDetailRecord: ConsumedEnergy is "
+    "\"The difference between MeterValueEnd and MeterValueStart in kWh\"",
+    wording="must be MeterValueEnd - MeterValueStart = {expected} (got {consumed})",
+)
+METER_VALUE_ORDER = spec_rule(
+    "meter-value-order",
+    source=f"{_HUBJECT_CDR_022}: \"If MeterValueStart and MeterValueEnd are provided, the "
+    "difference between the two cannot be less than 0\"",
+    wording="must not be below MeterValueStart ({start})",
+)
+SESSION_END_NOT_IN_FUTURE = spec_rule(
+    "cdr-session-end-not-in-future",
+    source=f"{_HUBJECT_CDR_022}: \"Session timestamp of the CDR is in the future\"; 02 CPO "
+    "Services and Operations, Charge Detail Records Best Practices: \"ensure 'Time of "
+    "request' is later than 'Session end time'\"",
+    wording="lies in the future (now: {now}): a CDR is sent after the session ended",
+    needs=Needs.CLOCK,
+)
+SIGNED_VALUES_FOR_EXTERNAL_CALIBRATION = spec_rule(
+    "cdr-signed-values-for-external-calibration",
+    source="03 CPO Data Types, SignedMeteringValuesType, note 1: \"This field MUST be provided "
+    "when the EVSEID in the ChargeDetailRecord contains the External value in the "
+    "CalibrationLawDataAvailability field\"",
+    wording="is mandatory: EVSE {evse_id} gives its calibration law data as External",
+    needs=Needs.EVSE_DATA,
+)
 
 
 class MeteringStatus(StrEnum):
@@ -40,6 +105,7 @@ class MeterValueInBetween:
     written. ``MeterValues`` is read too.
     """
 
+    # ENERGY_NOT_NEGATIVE.
     meter_values: list[Decimal] = wire(
         "meterValues", aliases=("MeterValues",), places=ENERGY_PLACES, minimum=0
     )
@@ -74,36 +140,64 @@ class CalibrationLawVerificationInfo:
     )
 
 
-def time_order_issues(
-    start: datetime | None, end: datetime | None, start_key: str, end_key: str
-) -> list[tuple[str, str]]:
-    """An issue on ``end_key`` when both times are given and ``end`` lies before ``start``.
+#: A time given by its JSON key, or None where absent.
+Timed = tuple[str, datetime | None]
+
+
+def time_order_issues(*pairs: tuple[Timed, Timed]) -> list[tuple[str, str]]:
+    """TIME_ORDER: an issue on the later key of each ``(earlier, later)`` pair of given times
+    where the later lies before the earlier; one issue per key, the first pair that names it
+    winning (so list the pairs that define a field, Start/End, before the enclosing ones).
 
     Both carry offsets, so the comparison is between instants, whatever the time zones.
     """
-    if start is not None and end is not None and end < start:
-        return [(end_key, f"must not be before {start_key}")]
-    return []
+    issues: list[tuple[str, str]] = []
+    flagged: set[str] = set()
+    for (earlier_key, earlier), (later_key, later) in pairs:
+        if earlier is None or later is None or later_key in flagged:
+            continue
+        if later < earlier:
+            flagged.add(later_key)
+            issues.append(TIME_ORDER.at(later_key, earlier=earlier_key))
+    return issues
+
+
+def session_time_issues(
+    session_start: datetime | None,
+    charging_start: datetime | None,
+    charging_end: datetime | None,
+    session_end: datetime | None,
+) -> list[tuple[str, str]]:
+    """TIME_ORDER for SessionStart <= ChargingStart <= ChargingEnd <= SessionEnd.
+
+    The charging (energy flow) lies within the session (from the swipe or plug-in to the
+    swipe or unplugging); each pair is checked where both times are given.
+    """
+    return time_order_issues(
+        (("ChargingStart", charging_start), ("ChargingEnd", charging_end)),
+        (("SessionStart", session_start), ("SessionEnd", session_end)),
+        (("SessionStart", session_start), ("ChargingStart", charging_start)),
+        (("ChargingEnd", charging_end), ("SessionEnd", session_end)),
+    )
 
 
 def consumed_energy_issues(
     consumed: Decimal | None, meter_start: Decimal | None, meter_end: Decimal | None
 ) -> list[tuple[str, str]]:
-    """An issue on ConsumedEnergy when it is not MeterValueEnd - MeterValueStart.
+    """METER_VALUE_ORDER and CONSUMED_ENERGY_DIFFERENCE.
 
     Spec: ConsumedEnergy is "The difference between MeterValueEnd and MeterValueStart in
     kWh"; the EMP bills by it, so a record that contradicts its own meter values is refused.
+    A meter that ran backwards is reported as such (and not also as a wrong difference).
     """
+    if meter_start is not None and meter_end is not None and meter_end < meter_start:
+        return [METER_VALUE_ORDER.at("MeterValueEnd", start=meter_start)]
     if consumed is None or meter_start is None or meter_end is None:
         return []
     expected = meter_end - meter_start
     if consumed != expected:
-        return [
-            (
-                "ConsumedEnergy",
-                f"must be MeterValueEnd - MeterValueStart = {expected} (got {consumed})",
-            )
-        ]
+        return [CONSUMED_ENERGY_DIFFERENCE.at("ConsumedEnergy", expected=expected,
+                                              consumed=consumed)]
     return []
 
 
@@ -136,7 +230,10 @@ class ChargeDetailRecord:
         "MeterValueEnd", default=None, places=ENERGY_PLACES, minimum=0
     )
     meter_value_in_between: MeterValueInBetween | None = wire("MeterValueInBetween", default=None)
-    consumed_energy: Decimal = wire("ConsumedEnergy", places=ENERGY_PLACES, minimum=0)
+    # ENERGY_NOT_NEGATIVE, CONSUMED_ENERGY_LIMIT.
+    consumed_energy: Decimal = wire(
+        "ConsumedEnergy", places=ENERGY_PLACES, minimum=0, maximum=CONSUMED_ENERGY_MAX
+    )
     signed_metering_values: list[SignedMeteringValue] | None = wire(
         "SignedMeteringValues", default=None, max_items=SIGNED_METERING_VALUES_MAX
     )
@@ -154,11 +251,25 @@ class ChargeDetailRecord:
     def oicp_issues(self) -> list[tuple[str, str]]:
         # Times: an end before its start is impossible, and the EMP prices by these times.
         return [
-            *time_order_issues(
-                self.charging_start, self.charging_end, "ChargingStart", "ChargingEnd"
+            *session_time_issues(
+                self.session_start, self.charging_start, self.charging_end, self.session_end
             ),
-            *time_order_issues(self.session_start, self.session_end, "SessionStart", "SessionEnd"),
             *consumed_energy_issues(
                 self.consumed_energy, self.meter_value_start, self.meter_value_end
             ),
+            *hashed_pin_issues(self.identification, "a CDR"),
         ]
+
+    def oicp_context_issues(self, context: CheckContext) -> list[tuple[str, str]]:
+        """Rules that need the clock or what Hubject holds of the EVSE."""
+        issues = []
+        # Hubject compares SessionEnd with the time the CDR arrives (022); the other times
+        # lie before SessionEnd (TIME_ORDER).
+        if context.now is not None and self.session_end > context.now:
+            issues.append(SESSION_END_NOT_IN_FUTURE.at(
+                "SessionEnd", now=context.now.isoformat(timespec="seconds")))
+        external = CalibrationLawDataAvailability.EXTERNAL.value
+        if context.calibration_law_of(self.evse_id) == external and not self.signed_metering_values:
+            issues.append(SIGNED_VALUES_FOR_EXTERNAL_CALIBRATION.at(
+                "SignedMeteringValues", evse_id=self.evse_id))
+        return issues

@@ -7,12 +7,33 @@ from datetime import datetime
 from enum import StrEnum
 from typing import ClassVar
 
+from hubject_connector.oicp.conformance import spec_rule
 from hubject_connector.oicp.model import given_keys, one_of_issues, wire
 
 # Spec: PartnerSessionID fields are free text of at most 250 characters.
 PARTNER_SESSION_ID_MAX = 250
 # Spec: "ProductIDType": standard values or a custom ID of at most 50 characters.
 PRODUCT_ID_MAX = 50
+
+IDENTIFICATION_ONE_OPTION = spec_rule(
+    "identification-one-option",
+    source="03 CPO Data Types, IdentificationType: \"One of the following five options "
+    "MUST be provided\"",
+    wording="exactly one identification option must be given (got {options})",
+)
+QR_CODE_PIN_OR_HASH = spec_rule(
+    "qr-code-pin-or-hash",
+    source="02 CPO Services and Operations, eRoamingAuthorizeStart, \"Pin Security\": "
+    "\"a PIN field or a HashedPIN field (only one of the two options must be provided)\"",
+    wording="takes one of HashedPIN and PIN, not both",
+)
+HASHED_PIN_UPLOAD_ONLY = spec_rule(
+    "hashed-pin-upload-only",
+    source="03 CPO Data Types, QRCodeIdentificationType, HashedPIN: \"This field can be "
+    "provided only when uploading Authentication data\"",
+    wording="must not be given in {message}: a HashedPIN goes only into uploads of "
+    "authentication data (give the PIN, or the EvcoID alone)",
+)
 
 
 class RFIDType(StrEnum):
@@ -87,7 +108,7 @@ class QRCodeIdentification:
         # a CDR or notification may name the contract alone, and refusing it would hold back
         # a CDR (money) for no rule of Hubject's. AuthorizeStart asks for the PIN itself.
         if self.hashed_pin is not None and self.pin is not None:
-            return [("", "takes one of HashedPIN and PIN, not both")]
+            return [QR_CODE_PIN_OR_HASH.at()]
         return []
 
 
@@ -124,7 +145,8 @@ class Identification:
         return given_keys(self)
 
     def oicp_issues(self) -> list[tuple[str, str]]:
-        # Spec: IdentificationType is a choice: one option per message.
+        # Spec: IdentificationType is a choice: one option per message
+        # (IDENTIFICATION_ONE_OPTION, worded by ``one_of_issues``).
         return one_of_issues(self, "identification option")
 
     def evco_id(self) -> str | None:
@@ -166,3 +188,20 @@ class Acknowledgement:
     emp_partner_session_id: str | None = wire(
         "EMPPartnerSessionID", default=None, max_length=PARTNER_SESSION_ID_MAX
     )
+
+
+def hashed_pin_issues(
+    identification: Identification | None, message: str, key: str = "Identification"
+) -> list[tuple[str, str]]:
+    """An ``oicp_issues`` pair when a CPO message (CDR, notification) carries a HashedPIN.
+
+    Spec: QRCodeIdentificationType, HashedPIN "can be provided only when uploading
+    Authentication data" (an EMP's upload); ``message`` names the message for the wording.
+    """
+    if identification is None or identification.qr_code is None:
+        return []
+    if identification.qr_code.hashed_pin is None:
+        return []
+    return [
+        HASHED_PIN_UPLOAD_ONLY.at(f"{key}/QRCodeIdentification/HashedPIN", message=message)
+    ]

@@ -6,21 +6,95 @@ is stricter (integer ranges written as ``maximum``, which a JSON-schema validato
 enforce on numbers), the stricter bound is kept, so that every record these models accept
 is also valid against the OpenAPI.
 
-Not checked here: that each EvseID belongs to the pushing OperatorID. The spec leaves that
-to Hubject ("Hubject checks whether the given CPO's OperatorID or Sub-OperatorIDs ...
-matches every given EvseID ... responds with the status code 018"), and sub-operator IDs
-make it a platform-side decision.
+Not checked here: that each EvseID belongs to the pushing OperatorID ("Hubject checks
+whether the given CPO's OperatorID or Sub-OperatorIDs ... matches every given EvseID ...
+responds with the status code 018"). That needs to know who sends and which sub-operators
+Hubject has configured for it: ``context.check_context`` checks it before sending.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import ClassVar
+from typing import ClassVar, Final
 
+from hubject_connector.oicp.conformance import spec_rule
 from hubject_connector.oicp.model import given_keys, one_of_issues, wire
+
+GEO_ONE_FORMAT = spec_rule(
+    "geo-one-format",
+    source="03 CPO Data Types, GeoCoordinatesType: \"One of the following three options MUST "
+    "be provided\"",
+    wording="exactly one of Google, DecimalDegree, DegreeMinuteSeconds must be given "
+    "(got {formats})",
+)
+GEO_RANGE = spec_rule(
+    "geo-range",
+    source="03 CPO Data Types, GeoCoordinates*Type: \"Based on WGS84\" (latitude -90 to 90, "
+    "longitude -180 to 180 degrees; the patterns admit up to 199.999999); 02 CPO Services "
+    "and Operations, eRoamingEvseData Best Practices: \"longitude and latitude has not been "
+    "swapped\"",
+    wording="{axis} must be between {low} and {high} degrees (got {value})",
+)
+GEO_MINUTES_SECONDS = spec_rule(
+    "geo-minutes-seconds",
+    source="03 CPO Data Types, GeoCoordinatesDegreeMinuteSecondsFormatType: degrees, minutes "
+    "and seconds (the pattern admits up to 99 minutes and seconds)",
+    wording="minutes and seconds must be below 60 (got {value})",
+)
+NO_PAYMENT_ALONE = spec_rule(
+    "no-payment-alone",
+    source="03 CPO Data Types, PaymentOptionType: \"No Payment can not be combined with other "
+    "payment option\"",
+    wording="'No Payment' cannot be combined with another payment option",
+)
+OPENING_TIMES_WHEN_NOT_24_HOURS = spec_rule(
+    "opening-times-when-not-24-hours",
+    source="03 CPO Data Types, EvseDataRecordType, OpeningTimes (M/O): \"Opening time in "
+    "case that the charging station cannot be accessed around the clock\"",
+    wording="is mandatory when IsOpen24Hours is false",
+)
+POWER_NOT_NEGATIVE = spec_rule(
+    "power-not-negative",
+    source="03 CPO Data Types, ChargingFacilityType Power (kW), EvseDataRecordType MaxCapacity "
+    "(kWh), PricingProductDataRecordType MaximumProductChargingPower: amounts of power or "
+    "energy, which the OpenAPI leaves unbounded below",
+    wording="must be at least 0",
+)
+
+_LATITUDE: Final = ("Latitude", Decimal(-90), Decimal(90))
+_LONGITUDE: Final = ("Longitude", Decimal(-180), Decimal(180))
+# Spec: GeoCoordinatesGoogleFormatType, "latitude and longitude (in this sequence)".
+_GOOGLE: Final = re.compile(
+    r"(?P<lat>-?1?\d{1,2}\.\d{1,6})\s*,?\s*(?P<lon>-?1?\d{1,2}\.\d{1,6})", re.ASCII
+)
+_DMS: Final = re.compile(
+    r"(?P<sign>-?)(?P<deg>1?\d{1,2})°[ ]?(?P<min>\d{1,2})'[ ]?(?P<sec>\d{1,2}\.\d+)''",
+    re.ASCII,
+)
+
+
+def _range_issues(
+    key: str, axis: tuple[str, Decimal, Decimal], value: Decimal, text: str
+) -> list[tuple[str, str]]:
+    name, low, high = axis
+    if low <= value <= high:
+        return []
+    return [GEO_RANGE.at(key, axis=name.lower(), low=low, high=high, value=text)]
+
+
+def _dms_issues(key: str, axis: tuple[str, Decimal, Decimal], text: str) -> list[tuple[str, str]]:
+    match = _DMS.fullmatch(text)
+    if match is None:  # the pattern was checked first; nothing more to say
+        return []
+    minutes, seconds = Decimal(match["min"]), Decimal(match["sec"])
+    if minutes >= 60 or seconds >= 60:
+        return [GEO_MINUTES_SECONDS.at(key, value=text)]
+    value = Decimal(match["deg"]) + minutes / 60 + seconds / 3600
+    return _range_issues(key, axis, -value if match["sign"] else value, text)
 
 # --- enumerations ------------------------------------------------------------------------
 
@@ -249,6 +323,15 @@ class GeoCoordinatesGoogle:
     # use "Coordinates".
     coordinates: str = wire("Coordinates", pattern="Google geo coordinates")
 
+    def oicp_issues(self) -> list[tuple[str, str]]:
+        match = _GOOGLE.fullmatch(self.coordinates)
+        if match is None:  # the pattern was checked first
+            return []
+        return [
+            *_range_issues("Coordinates", _LATITUDE, Decimal(match["lat"]), self.coordinates),
+            *_range_issues("Coordinates", _LONGITUDE, Decimal(match["lon"]), self.coordinates),
+        ]
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GeoCoordinatesDecimalDegree:
@@ -257,6 +340,12 @@ class GeoCoordinatesDecimalDegree:
     longitude: str = wire("Longitude", pattern="decimal degree")
     latitude: str = wire("Latitude", pattern="decimal degree")
 
+    def oicp_issues(self) -> list[tuple[str, str]]:
+        return [
+            *_range_issues("Longitude", _LONGITUDE, Decimal(self.longitude), self.longitude),
+            *_range_issues("Latitude", _LATITUDE, Decimal(self.latitude), self.latitude),
+        ]
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GeoCoordinatesDegreeMinuteSeconds:
@@ -264,6 +353,12 @@ class GeoCoordinatesDegreeMinuteSeconds:
 
     longitude: str = wire("Longitude", pattern="degree-minute-second")
     latitude: str = wire("Latitude", pattern="degree-minute-second")
+
+    def oicp_issues(self) -> list[tuple[str, str]]:
+        return [
+            *_dms_issues("Longitude", _LONGITUDE, self.longitude),
+            *_dms_issues("Latitude", _LATITUDE, self.latitude),
+        ]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -281,7 +376,8 @@ class GeoCoordinates:
         return given_keys(self)
 
     def oicp_issues(self) -> list[tuple[str, str]]:
-        # Spec, GeoCoordinatesType: "One of the following three options MUST be provided".
+        # Spec, GeoCoordinatesType: "One of the following three options MUST be provided"
+        # (GEO_ONE_FORMAT, worded by ``one_of_issues``).
         return one_of_issues(self, "of Google, DecimalDegree, DegreeMinuteSeconds")
 
 
@@ -297,7 +393,7 @@ class ChargingFacility:
     # Line to neutral, in volts.
     voltage: int | None = wire("Voltage", default=None, minimum=0, maximum=999)
     amperage: int | None = wire("Amperage", default=None, minimum=0, maximum=99)
-    # In kW. An integer in the text and in the CPO OpenAPI.
+    # In kW. An integer in the text and in the CPO OpenAPI (POWER_NOT_NEGATIVE).
     power: int = wire("Power", minimum=0, maximum=999)
     # The data-type table writes "Charging Modes"; the OpenAPI and examples "ChargingModes".
     charging_modes: list[ChargingMode] | None = wire("ChargingModes", default=None)
@@ -362,8 +458,8 @@ class EvseDataRecord:
         "CalibrationLawDataAvailability"
     )
     authentication_modes: list[AuthenticationMode] = wire("AuthenticationModes")
-    # In kWh, for EVSEs with a limited capacity (e.g. a built-in battery).
-    max_capacity: int | None = wire("MaxCapacity", default=None)
+    # In kWh, for EVSEs with a limited capacity (e.g. a built-in battery) (POWER_NOT_NEGATIVE).
+    max_capacity: int | None = wire("MaxCapacity", default=None, minimum=0)
     payment_options: list[PaymentOption] = wire("PaymentOptions")
     value_added_services: list[ValueAddedService] = wire("ValueAddedServices")
     accessibility: Accessibility = wire("Accessibility")
@@ -393,13 +489,11 @@ class EvseDataRecord:
         issues: list[tuple[str, str]] = []
         # Spec, PaymentOptionType: "No Payment can not be combined with other payment option".
         if PaymentOption.NO_PAYMENT in self.payment_options and len(set(self.payment_options)) > 1:
-            issues.append(
-                ("PaymentOptions", "'No Payment' cannot be combined with another payment option")
-            )
+            issues.append(NO_PAYMENT_ALONE.at("PaymentOptions"))
         # Spec, EvseDataRecordType: OpeningTimes is "M/O", the opening times "in case that
         # the charging station cannot be accessed around the clock".
         if not self.is_open_24_hours and not self.opening_times:
-            issues.append(("OpeningTimes", "is mandatory when IsOpen24Hours is false"))
+            issues.append(OPENING_TIMES_WHEN_NOT_24_HOURS.at("OpeningTimes"))
         return issues
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, ClassVar, Final
@@ -20,16 +20,52 @@ from hubject_connector.oicp.cdr import (
     ENERGY_PLACES,
     MeterValueInBetween,
     consumed_energy_issues,
+    session_time_issues,
     time_order_issues,
 )
 from hubject_connector.oicp.codec import Issue, OicpValidationError, load
-from hubject_connector.oicp.common import PARTNER_SESSION_ID_MAX, PRODUCT_ID_MAX, Identification
+from hubject_connector.oicp.common import (
+    PARTNER_SESSION_ID_MAX,
+    PRODUCT_ID_MAX,
+    Identification,
+    hashed_pin_issues,
+)
+from hubject_connector.oicp.conformance import spec_rule
 from hubject_connector.oicp.model import wire
 
 #: The message name of the request on the notifications path, whatever its Type.
 NOTIFICATION_MESSAGE: Final = "eRoamingChargingNotification"
 #: Spec: ErrorAdditionalInfo, field length 250.
 ERROR_ADDITIONAL_INFO_MAX = 250
+#: ChargingDuration is in milliseconds, the times it derives from usually in seconds: a
+#: difference below one second is rounding.
+_DURATION_TOLERANCE = timedelta(seconds=1)
+
+NOTIFICATION_TYPE = spec_rule(
+    "notification-type",
+    source="02 CPO Services and Operations, eRoamingChargingNotifications, each message's "
+    "Type: \"For this case only the notification type ... can be chosen\"",
+    wording="must be {type} in a {model}",
+)
+PROGRESS_DURATION_OR_ENERGY = spec_rule(
+    "progress-duration-or-energy",
+    source="02 CPO Services and Operations, eRoamingChargingNotifications Progress, "
+    "ChargingDuration (O/M): \"Either ChargingDuration or ConsumedEnergyProgress should be "
+    "provided\"",
+    wording="needs ChargingDuration or ConsumedEnergyProgress (or both)",
+)
+PROGRESS_DURATION_CONSISTENT = spec_rule(
+    "progress-duration-consistent",
+    source="02 CPO Services and Operations, eRoamingChargingNotifications Progress: "
+    "\"Charging Duration = EventOccurred - ChargingStart. It is a time in millisecond\"",
+    wording="must be EventOccurred - ChargingStart = {expected} ms to the second (got {got})",
+)
+DURATION_NOT_NEGATIVE = spec_rule(
+    "duration-not-negative",
+    source="02 CPO Services and Operations, eRoamingChargingNotifications Progress: "
+    "ChargingDuration = EventOccurred - ChargingStart, a time span",
+    wording="must be at least 0",
+)
 
 
 class ChargingNotificationType(StrEnum):
@@ -84,8 +120,11 @@ class _ChargingNotification:
         # Spec: each message's Type row: "For this case only the notification type ... can
         # be chosen."
         if self.type is not self.TYPE:
-            return [("Type", f"must be {self.TYPE.value} in a {type(self).__name__}")]
+            return [NOTIFICATION_TYPE.at("Type", type=self.TYPE.value, model=type(self).__name__)]
         return []
+
+    def _identification_issues(self) -> list[tuple[str, str]]:
+        return hashed_pin_issues(self.identification, "a charging notification")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -105,7 +144,12 @@ class ChargingNotificationStart(_ChargingNotification):
     )
 
     def oicp_issues(self) -> list[tuple[str, str]]:
-        return self._type_issues()
+        return [
+            *self._type_issues(),
+            *time_order_issues((("SessionStart", self.session_start),
+                                ("ChargingStart", self.charging_start))),
+            *self._identification_issues(),
+        ]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -120,7 +164,7 @@ class ChargingNotificationProgress(_ChargingNotification):
 
     charging_start: datetime = wire("ChargingStart")
     event_occurred: datetime = wire("EventOccurred")
-    #: Milliseconds: EventOccurred - ChargingStart.
+    #: Milliseconds: EventOccurred - ChargingStart (DURATION_NOT_NEGATIVE).
     charging_duration: int | None = wire("ChargingDuration", default=None, minimum=0)
     session_start: datetime | None = wire("SessionStart", default=None)
     consumed_energy_progress: Decimal | None = wire(
@@ -140,11 +184,23 @@ class ChargingNotificationProgress(_ChargingNotification):
         # should be provided. Both can also be provided" - a progress without either says
         # nothing.
         if self.charging_duration is None and self.consumed_energy_progress is None:
-            issues.append(("", "needs ChargingDuration or ConsumedEnergyProgress (or both)"))
+            issues.append(PROGRESS_DURATION_OR_ENERGY.at())
         # The duration is defined as EventOccurred - ChargingStart, so it cannot be negative.
-        issues += time_order_issues(
-            self.charging_start, self.event_occurred, "ChargingStart", "EventOccurred"
+        order = time_order_issues(
+            (("ChargingStart", self.charging_start), ("EventOccurred", self.event_occurred)),
+            (("SessionStart", self.session_start), ("ChargingStart", self.charging_start)),
         )
+        issues += order
+        elapsed = self.event_occurred - self.charging_start
+        if (
+            self.charging_duration is not None
+            and elapsed >= timedelta(0)
+            and abs(timedelta(milliseconds=self.charging_duration) - elapsed) >= _DURATION_TOLERANCE
+        ):
+            issues.append(PROGRESS_DURATION_CONSISTENT.at(
+                "ChargingDuration", expected=elapsed // timedelta(milliseconds=1),
+                got=self.charging_duration))
+        issues += self._identification_issues()
         return issues
 
 
@@ -177,13 +233,13 @@ class ChargingNotificationEnd(_ChargingNotification):
     def oicp_issues(self) -> list[tuple[str, str]]:
         return [
             *self._type_issues(),
-            *time_order_issues(
-                self.charging_start, self.charging_end, "ChargingStart", "ChargingEnd"
+            *session_time_issues(
+                self.session_start, self.charging_start, self.charging_end, self.session_end
             ),
-            *time_order_issues(self.session_start, self.session_end, "SessionStart", "SessionEnd"),
             *consumed_energy_issues(
                 self.consumed_energy, self.meter_value_start, self.meter_value_end
             ),
+            *self._identification_issues(),
         ]
 
 
@@ -200,7 +256,7 @@ class ChargingNotificationError(_ChargingNotification):
     )
 
     def oicp_issues(self) -> list[tuple[str, str]]:
-        return self._type_issues()
+        return [*self._type_issues(), *self._identification_issues()]
 
 
 #: Any of the four notifications.

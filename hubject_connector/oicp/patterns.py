@@ -105,12 +105,13 @@ def operator_of_evse(evse_id: str) -> str:
 
     Used to check that an EvseID belongs to an operator (Hubject answers 018 otherwise).
     """
-    compact = evse_id.replace("*", "").upper()
-    if compact.startswith("+"):
-        # DIN: "+49*810*..." → country code and operator are the first two groups.
+    if evse_id[:1] == "+" or evse_id[:1].isdigit():
+        # DIN: "+49*810*..." (the "+" is optional) → country code and operator are the
+        # first two groups, whose "*" separator is mandatory.
         parts = evse_id.lstrip("+").split("*")
         return "+" + parts[0] + "*" + parts[1] if len(parts) > 1 else evse_id
-    return compact[:5]
+    # ISO: "DE*ABC*E..." → two letters and three characters, the "*" optional.
+    return evse_id.replace("*", "").upper()[:5]
 
 
 def normalise_operator_id(operator_id: str) -> str:

@@ -15,8 +15,23 @@ from enum import StrEnum
 from typing import ClassVar
 
 from hubject_connector.oicp.common import PRODUCT_ID_MAX
+from hubject_connector.oicp.conformance import spec_rule
 from hubject_connector.oicp.evse import ActionType, DayValue, Period
 from hubject_connector.oicp.model import wire
+
+PRICE_NOT_NEGATIVE = spec_rule(
+    "price-not-negative",
+    source="03 CPO Data Types, PricingProductDataType and PricingProductDataRecordType: a "
+    "price per reference unit (FIXED FEE: \"SHOULD be set to zero\", the lowest price), which "
+    "the OpenAPI leaves unbounded below",
+    wording="must be at least 0",
+)
+PRODUCT_ID_UNIQUE = spec_rule(
+    "product-id-unique",
+    source="03 CPO Data Types, PricingProductDataRecordType, ProductID: \"A pricing product "
+    "name (for identifying a tariff) that MUST be unique\"",
+    wording="ProductID {product_id!r} is given more than once",
+)
 
 
 class ReferenceUnit(StrEnum):
@@ -54,8 +69,10 @@ class AdditionalReference:
 
     additional_reference: AdditionalReferenceType = wire("AdditionalReference")
     additional_reference_unit: ReferenceUnit = wire("AdditionalReferenceUnit")
-    # In the product's currency.
-    price_per_additional_reference_unit: Decimal = wire("PricePerAdditionalReferenceUnit")
+    # In the product's currency (PRICE_NOT_NEGATIVE).
+    price_per_additional_reference_unit: Decimal = wire(
+        "PricePerAdditionalReferenceUnit", minimum=0
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -66,9 +83,11 @@ class PricingProductDataRecord:
     reference_unit: ReferenceUnit = wire("ReferenceUnit")
     # Spec: "CurrencyIDType", ISO 4217.
     product_price_currency: str = wire("ProductPriceCurrency", pattern="currency")
-    price_per_reference_unit: Decimal = wire("PricePerReferenceUnit")
-    # The spec says "A value in kWh"; it is the maximum charging power of the product.
-    maximum_product_charging_power: Decimal = wire("MaximumProductChargingPower")
+    # PRICE_NOT_NEGATIVE.
+    price_per_reference_unit: Decimal = wire("PricePerReferenceUnit", minimum=0)
+    # The spec says "A value in kWh"; it is the maximum charging power of the product
+    # (evse.POWER_NOT_NEGATIVE).
+    maximum_product_charging_power: Decimal = wire("MaximumProductChargingPower", minimum=0)
     # If false, the availability times SHOULD be given (a recommendation, not enforced).
     is_valid_24_hours: bool = wire("IsValid24hours")
     product_availability_times: list[ProductAvailabilityTimes] = wire(
@@ -86,8 +105,8 @@ class PricingProductData:
     operator_id: str = wire("OperatorID", pattern="OperatorID")
     operator_name: str | None = wire("OperatorName", default=None, max_length=100)
     provider_id: str = wire("ProviderID", pattern="ProviderID or *")
-    # The price for sessions at EVSEs without an assigned product.
-    pricing_default_price: Decimal = wire("PricingDefaultPrice")
+    # The price for sessions at EVSEs without an assigned product (PRICE_NOT_NEGATIVE).
+    pricing_default_price: Decimal = wire("PricingDefaultPrice", minimum=0)
     pricing_default_price_currency: str = wire("PricingDefaultPriceCurrency", pattern="currency")
     pricing_default_reference_unit: ReferenceUnit = wire("PricingDefaultReferenceUnit")
     pricing_product_data_records: list[PricingProductDataRecord] = wire(
@@ -98,7 +117,7 @@ class PricingProductData:
         # Spec, PricingProductDataRecordType: ProductID is a name "that MUST be unique".
         counts = Counter(r.product_id for r in self.pricing_product_data_records)
         return [
-            ("PricingProductDataRecords", f"ProductID {pid!r} is given more than once")
+            PRODUCT_ID_UNIQUE.at("PricingProductDataRecords", product_id=pid)
             for pid, n in counts.items()
             if n > 1
         ]

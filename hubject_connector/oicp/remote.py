@@ -17,7 +17,15 @@ from hubject_connector.oicp.common import (
     PRODUCT_ID_MAX,
     Identification,
 )
+from hubject_connector.oicp.conformance import spec_rule
 from hubject_connector.oicp.model import wire
+
+REMOTE_IDENTIFICATION_ONLY = spec_rule(
+    "remote-identification-only",
+    source="03 CPO Data Types, IdentificationType, note 2: \"For the Remote Authorization "
+    "process, only the option RemoteIdentification MUST be used\"",
+    wording="must be RemoteIdentification in a remote start (got {options})",
+)
 
 # The OpenAPI's reservation schemas spell it "EMPPartnerSessionId"; the text spec and every
 # other message write "EMPPartnerSessionID". Both are read, the latter is written.
@@ -49,12 +57,7 @@ class AuthorizeRemoteStart:
         # option RemoteIdentification MUST be used in the respective messages."
         chosen = self.identification.options()
         if chosen != ["RemoteIdentification"]:
-            return [
-                (
-                    "Identification",
-                    f"must be RemoteIdentification in a remote start (got {', '.join(chosen)})",
-                )
-            ]
+            return [REMOTE_IDENTIFICATION_ONLY.at("Identification", options=", ".join(chosen))]
         return []
 
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
+from hubject_connector.oicp.conformance import Severity, spec_rule
+
 
 class Area(StrEnum):
     """The area of usage the spec gives each code."""
@@ -33,6 +35,14 @@ class StatusCodeInfo:
 
 
 SUCCESS: Final = "000"
+
+UNKNOWN_STATUS_CODE = spec_rule(
+    "answer-unknown-status-code",
+    source="03 CPO Data Types, StatusCodeType: Code \"To be selected from valid range\", "
+    "CodeType (list of error and status codes)",
+    wording="status code {code} is not in the OICP 2.3 table: passed on as it is",
+    severity=Severity.ANSWER,
+)
 
 _ROWS: Final = (
     StatusCodeInfo("000", "Success.", Area.GENERAL),

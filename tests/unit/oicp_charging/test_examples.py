@@ -66,7 +66,6 @@ def _as_json(instance: Any) -> Any:
         AuthorizeRemoteStop,
         AuthorizeRemoteReservationStop,
         ChargingNotificationStart,
-        ChargingNotificationProgress,
         ChargingNotificationError,
     ],
     ids=lambda m: m.__name__,
@@ -136,6 +135,11 @@ def test_example_with_all_five_identifications_is_refused_for_that(
     keep = KEEP.get(model, "RFIDMifareFamilyIdentification")
     for option in [k for k in identification if k != keep]:
         del identification[option]
+    if model is ChargeDetailRecord:
+        # The CDR example's charging starts 1 ms before its session (SessionStart ...039Z,
+        # ChargingStart ...038Z), where the session encloses the charging.
+        assert _issues(model, example) == ["/ChargingStart: must not be before SessionStart"]
+        example["SessionStart"] = example["ChargingStart"]
     instance = codec.load(model, example)
     assert openapi_errors(model.OICP_NAME, _as_json(instance)) == []
 
@@ -154,3 +158,27 @@ def test_notification_end_example_has_charging_end_before_start(
     end = decode_notification(example)
     assert isinstance(end, ChargingNotificationEnd)
     assert openapi_errors("eRoamingChargingNotificationEnd", _as_json(end)) == []
+
+
+def test_notification_progress_example_has_a_duration_the_times_contradict(
+    spec_example: Example, openapi_errors: OpenApiErrors
+) -> None:
+    # Spec: "Charging Duration = EventOccurred - ChargingStart. It is a time in millisecond."
+    # The example's times are 8 minutes apart (480000 ms); its duration says 48000: a zero
+    # lost, which the EMP would show the customer as 48 seconds.
+    example = spec_example("eRoamingChargingNotificationProgress")
+    assert (example["ChargingStart"], example["EventOccurred"]) == (
+        "2020-09-23T14:17:53.038Z", "2020-09-23T14:25:53.038Z"
+    )
+    with pytest.raises(OicpValidationError) as info:
+        decode_notification(example)
+    assert [str(i) for i in info.value.issues] == [
+        "/ChargingDuration: must be EventOccurred - ChargingStart = 480000 ms to the second "
+        "(got 48000)"
+    ]
+    # With the duration the times give, it is a valid Progress notification.
+    example["ChargingDuration"] = 480000
+    progress = decode_notification(example)
+    assert isinstance(progress, ChargingNotificationProgress)
+    assert codec.load(ChargingNotificationProgress, _as_json(progress)) == progress
+    assert openapi_errors("eRoamingChargingNotificationProgress", _as_json(progress)) == []
