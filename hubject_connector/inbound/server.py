@@ -105,8 +105,11 @@ class InboundServer:
         tls = ServerTls(inbound, metrics=self._metrics)
         handlers = Handlers(inbound, tls=tls, commands=self._commands, metrics=self._metrics,
                             connections=self._connections)
+        # An unread rest of a refused body (413, 408) is drained as long as a request may
+        # take to read, then the connection closes.
         runner = web.AppRunner(handlers.application(), handle_signals=False, access_log=None,
-                               keepalive_timeout=KEEPALIVE_SECONDS)
+                               keepalive_timeout=KEEPALIVE_SECONDS,
+                               lingering_time=inbound.read_timeout_seconds)
         await runner.setup()
         server = runner.server
         assert server is not None

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import ssl
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -22,6 +23,7 @@ from typing import Any
 
 import aio_pika
 import aio_pika.abc
+import aiohttp
 import pytest
 import structlog
 from aiohttp import web
@@ -344,3 +346,53 @@ async def rabbit_stacks(dev_pki: DevPki, tmp_path: Path,
     finally:
         await factory.close()
 
+
+
+def client_context(pki: DevPki, cert: Path | None = None, key: Path | None = None,
+                   ) -> ssl.SSLContext:
+    """A client context trusting the dev CA for the server, presenting ``cert`` if given."""
+    context = ssl.create_default_context(cafile=str(pki.ca_cert))
+    if cert is not None:
+        context.load_cert_chain(cert, key)
+    return context
+
+
+def remote_start_body(provider_id: str = "DE-8PS", **changes: Any) -> dict[str, Any]:
+    """A valid eRoamingAuthorizeRemoteStart as JSON."""
+    body: dict[str, Any] = {
+        "SessionID": str(uuid.uuid4()),
+        "ProviderID": provider_id,
+        "EvseID": EVSE_ID,
+        "Identification": {"RemoteIdentification": {"EvcoID": EVCO_ID}},
+    }
+    body.update(changes)
+    return body
+
+
+START_PATH = "/charging/v21/providers/{provider}/authorize-remote/start"
+
+
+async def post(url: str, body: bytes | dict[str, Any], *, context: ssl.SSLContext | None,
+               headers: dict[str, str] | None = None, method: str = "POST",
+               ) -> tuple[int, dict[str, Any]]:
+    """Send one request; the HTTP status and the JSON answer."""
+    data = json.dumps(body).encode() if isinstance(body, dict) else body
+    connector = aiohttp.TCPConnector(ssl=context if context is not None else False)
+    async with aiohttp.ClientSession(connector=connector) as session, session.request(
+        method, url, data=data,
+        headers={"Content-Type": "application/json", **(headers or {})},
+        timeout=aiohttp.ClientTimeout(total=WAIT),
+    ) as response:
+        return response.status, await response.json(content_type=None)
+
+
+async def eventually(check: Callable[[], bool], what: str) -> None:
+    """Wait until ``check()`` holds (at most WAIT seconds), polling."""
+    try:
+        async with asyncio.timeout(WAIT):
+            while True:
+                if check():
+                    return
+                await asyncio.sleep(0.02)
+    except TimeoutError:
+        raise AssertionError(f"waited for {what}") from None
