@@ -1,6 +1,6 @@
 """The state store: what must survive a restart, behind one small interface.
 
-The flows keep three things here, and nothing else:
+The flows keep four things here, and nothing else:
 
 * what Hubject holds of each EVSE (the EvseDataRecord last accepted), so that an upsert
   becomes an ``insert`` or an ``update`` and a delete can carry the record;

@@ -15,7 +15,8 @@ the pool, held for the whole block: pushes of one operation never overlap across
 and the block can still use the pool. Lock keys are 64-bit BLAKE2b hashes of the schema and
 the name, the same in every process and release. Were the lock's connection to be left in
 doubt (an error or a cancellation while locking or unlocking), it is closed: PostgreSQL
-frees a session's locks when the session ends.
+frees a session's locks when the session ends. (A session closed while it waited stays in
+the server's queue until the lock comes to it, and then ends at once, freeing it.)
 """
 
 from __future__ import annotations
@@ -219,6 +220,13 @@ class PostgresStateStore(StateStore):
             text = text.replace(secret, "***")
         return text
 
+    def _error(self, what: str, exc: BaseException) -> StateError:
+        """StateError "what: why"; its ``__cause__`` is ``exc`` unless that held a password."""
+        clean = self._clean(exc)
+        error = StateError(f"{what}: {clean}")
+        error.__cause__ = exc if clean == (str(exc) or type(exc).__name__) else None
+        return error
+
     def _read_password(self) -> str | None:
         path = self.config.password_file
         if path is None:
@@ -251,10 +259,10 @@ class PostgresStateStore(StateStore):
             async with pool.acquire() as connection:
                 yield connection
         except _DATABASE_ERRORS as exc:
-            raise StateError(
-                f"the PostgreSQL state store ({self._where}) failed in {operation}: "
-                f"{self._clean(exc)}"
-            ) from exc
+            error = self._error(
+                f"the PostgreSQL state store ({self._where}) failed in {operation}", exc
+            )
+            raise error from error.__cause__
         finally:
             self._seconds.labels(self.kind, operation).observe(time.perf_counter() - started)
 
@@ -271,10 +279,10 @@ class PostgresStateStore(StateStore):
                 **self._connect_options(),
             )
         except (*_DATABASE_ERRORS, ValueError) as exc:
-            raise StateError(
-                f"cannot connect to the PostgreSQL state store at {self._where}: "
-                f"{self._clean(exc)}"
-            ) from exc
+            error = self._error(
+                f"cannot connect to the PostgreSQL state store at {self._where}", exc
+            )
+            raise error from error.__cause__
         self._pool = pool
         try:
             await self._migrate()
@@ -622,10 +630,11 @@ class PostgresStateStore(StateStore):
                 # Cancelled while waiting, the lock may have been granted all the same.
                 self._drop_lock_connection(name)
                 if isinstance(exc, _DATABASE_ERRORS):
-                    raise StateError(
-                        f"the PostgreSQL state store ({self._where}) could not lock "
-                        f"{name!r}: {self._clean(exc)}"
-                    ) from exc
+                    error = self._error(
+                        f"the PostgreSQL state store ({self._where}) could not lock {name!r}",
+                        exc,
+                    )
+                    raise error from error.__cause__
                 raise
             finally:
                 self._seconds.labels(self.kind, "exclusive").observe(

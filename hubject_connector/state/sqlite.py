@@ -410,6 +410,7 @@ class SqliteStateStore(StateStore):
         self.config = config
         self._database = _Database(config.path, self.migrations)
         self._executor: ThreadPoolExecutor | None = None
+        self._open = False
         self._locks: dict[str, asyncio.Lock] = {}
         self._seconds = StateMetrics.for_registry(
             REGISTRY if registry is None else registry
@@ -417,8 +418,8 @@ class SqliteStateStore(StateStore):
 
     @property
     def is_open(self) -> bool:
-        """Whether the file is open."""
-        return self._executor is not None
+        """Whether the file is open (and migrated)."""
+        return self._open
 
     async def _call(
         self, operation: str, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs
@@ -464,9 +465,11 @@ class SqliteStateStore(StateStore):
         except BaseException:
             await self._stop(executor)
             raise
+        self._open = True
         log.info("state.opened", store=self.kind, path=str(self.config.path))
 
     async def _stop(self, executor: ThreadPoolExecutor) -> None:
+        self._open = False
         self._executor = None
         # Queued after every call already submitted, so none of them finds the file closed.
         await asyncio.get_running_loop().run_in_executor(executor, self._database.close)
