@@ -1,0 +1,169 @@
+"""CDRs: at least once into the connector, exactly once at Hubject per SessionID."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+from hubject_connector.simulator import FaultKind
+from tests.integration.flows import messages
+from tests.integration.flows.conftest import FlowEnv, eventually
+
+
+def accepted_at_hubject(env: FlowEnv) -> Counter[str]:
+    """SessionID → how many ChargeDetailRecord calls Hubject accepted (Result true)."""
+    return Counter(
+        str(r.json["SessionID"]) for r in env.simulator.requests_of("ChargeDetailRecord")
+        if r.result is True
+    )
+
+
+async def test_a_cdr_reaches_hubject_once_even_when_sent_twice(env: FlowEnv) -> None:
+    await env.connector()
+    backend = env.backend
+    doc = messages.cdr()
+    first = await backend.send(doc)
+    assert (await backend.result(first))["outcome"] == "accepted"
+    # The backend sends it again (at least once), with the same content.
+    again = dict(doc, id="0b0b0b0b-0000-4000-8000-00000000cafe")
+    result = await backend.result(await backend.send(again))
+
+    assert result["outcome"] == "accepted"
+    assert "not sent again" in result["reason"]
+    assert len(env.simulator.requests_of("ChargeDetailRecord")) == 1
+    session = doc["data"]["session_id"]
+    assert result["session_id"] == session
+    assert list(env.simulator.state.cdrs) == [session]
+
+
+async def test_another_cdr_of_an_accepted_session_is_refused_and_kept(env: FlowEnv) -> None:
+    await env.connector()
+    backend = env.backend
+    doc = messages.cdr()
+    assert (await backend.result(await backend.send(doc)))["outcome"] == "accepted"
+    other = messages.cdr(doc["data"]["session_id"], cpo_partner_session_id="cpo-other")
+    result = await backend.result(await backend.send(other))
+
+    assert result["outcome"] == "rejected"
+    assert result["status_code"] == "022"
+    assert "already accepted another CDR" in result["reason"]
+    (letter,) = await backend.dead_letters()
+    assert letter.message_id == other["id"]
+    assert "one CDR per SessionID" in letter.reason
+    assert len(env.simulator.requests_of("ChargeDetailRecord")) == 1
+
+
+async def test_a_lost_answer_counts_as_accepted_when_hubject_has_it(env: FlowEnv) -> None:
+    await env.connector()
+    backend = env.backend
+    # Hubject stores the CDR, the answer is lost; the client asks again and Hubject says
+    # the CDR exists already.
+    env.simulator.faults.drop_connection(operation="ChargeDetailRecord", after_processing=True)
+    doc = messages.cdr()
+    result = await backend.result(await backend.send(doc))
+
+    assert result["outcome"] == "accepted"
+    calls = env.simulator.requests_of("ChargeDetailRecord")
+    assert len(calls) == 2
+    assert "already exists" in (calls[1].additional_info or "")
+    assert accepted_at_hubject(env) == Counter({doc["data"]["session_id"]: 1})
+
+
+async def test_a_lost_answer_across_a_bus_retry_counts_as_accepted(env: FlowEnv) -> None:
+    connector = await env.connector()
+    backend = env.backend
+    # Every attempt of the first delivery loses its answer: the bus retries the message.
+    env.simulator.faults.drop_connection(3, operation="ChargeDetailRecord",
+                                         after_processing=True)
+    doc = messages.cdr()
+    result = await backend.result(await backend.send(doc))
+
+    assert result["outcome"] == "accepted"
+    assert result["attempts"] == 2
+    assert accepted_at_hubject(env) == Counter({doc["data"]["session_id"]: 1})
+    assert connector.metric("hubject_connector_flow_messages_retried_total", flow="cdr") == 1
+
+
+async def test_transient_failures_are_retried_by_the_bus(env: FlowEnv) -> None:
+    await env.connector()
+    backend = env.backend
+    env.simulator.faults.http_503(4, operation="ChargeDetailRecord")
+    doc = messages.cdr()
+    result = await backend.result(await backend.send(doc))
+
+    assert result["outcome"] == "accepted"
+    assert result["attempts"] == 2
+    assert list(env.simulator.state.cdrs) == [doc["data"]["session_id"]]
+
+
+async def test_a_cdr_whose_retries_are_used_up_is_dead_lettered_and_replayed(
+    env: FlowEnv,
+) -> None:
+    await env.connector()
+    backend = env.backend
+    env.simulator.faults.http_503(1000, operation="ChargeDetailRecord")
+    doc = messages.cdr()
+    result = await backend.result(await backend.send(doc))
+
+    assert result["outcome"] == "dead_lettered"
+    assert result["reason"].startswith("gave up after 3 retries")
+    (letter,) = await backend.dead_letters()
+    assert letter.message_id == doc["id"]
+
+    env.simulator.faults.clear()
+    await backend.bus.replay_dead_letter(letter.id)
+    await eventually(lambda: len(backend.results_of(doc["id"])) == 2, "a second result")
+    assert backend.results_of(doc["id"])[1].data["outcome"] == "accepted"
+    assert accepted_at_hubject(env) == Counter({doc["data"]["session_id"]: 1})
+
+
+async def test_a_refused_cdr_is_kept_with_hubjects_reason_and_goes_through_corrected(
+    env: FlowEnv,
+) -> None:
+    await env.connector()
+    backend = env.backend
+    env.simulator.faults.result_false(operation="ChargeDetailRecord", code="018")
+    doc = messages.cdr()
+    result = await backend.result(await backend.send(doc))
+
+    assert result["outcome"] == "rejected"
+    assert result["status_code"] == "018"
+    assert result["additional_info"] == "failure scripted in the simulator"
+    (letter,) = await backend.dead_letters()
+    assert letter.message_id == doc["id"]
+    assert "018" in letter.reason
+    assert "failure scripted in the simulator" in letter.reason
+
+    corrected = json.loads(letter.body)
+    corrected["data"]["cpo_partner_session_id"] = "cpo-corrected"
+    await backend.bus.replay_dead_letter(letter.id, body=json.dumps(corrected).encode())
+    await eventually(lambda: len(backend.results_of(doc["id"])) == 2, "a second result")
+
+    assert backend.results_of(doc["id"])[1].data["outcome"] == "accepted"
+    stored = env.simulator.state.cdrs[doc["data"]["session_id"]]
+    assert stored.cpo_partner_session_id == "cpo-corrected"
+    assert await backend.bus.list_dead_letters() == []
+
+
+async def test_every_cdr_reaches_hubject_exactly_once_through_failures(
+    store_env: FlowEnv,
+) -> None:
+    env = store_env
+    await env.connector()
+    backend = env.backend
+    env.simulator.faults.fail_percentage(
+        40, kinds=[FaultKind.HTTP_503, FaultKind.DROP_AFTER_PROCESSING],
+        operation="ChargeDetailRecord", seed=7)
+    docs = [messages.cdr() for _ in range(8)]
+    for doc in docs:
+        await backend.send(doc)
+    results = [await backend.result(doc["id"]) for doc in docs]
+
+    assert [r["outcome"] for r in results] == ["accepted"] * 8
+    faults = Counter(r.fault for r in env.simulator.requests_of("ChargeDetailRecord"))
+    assert faults["drop-after-processing"] >= 1, faults  # the property was put to the test
+    assert faults["http-503"] >= 1, faults
+    sessions = {doc["data"]["session_id"] for doc in docs}
+    assert accepted_at_hubject(env) == Counter(dict.fromkeys(sessions, 1))
+    assert set(env.simulator.state.cdrs) == sessions
+    assert all(len(backend.results_of(doc["id"])) == 1 for doc in docs)
