@@ -80,6 +80,12 @@ _CORE_ATTRIBUTES: Final = frozenset(
 )
 #: At most this many issues are listed in a ContractError.
 MAX_ISSUES: Final = 20
+#: An issue's pointer and message are cut to these lengths in its text (a hostile key of a
+#: megabyte must not make a megabyte of error).
+_MAX_POINTER_CHARS: Final = 200
+_MAX_MESSAGE_CHARS: Final = 500
+#: A JSON escape of a UTF-16 surrogate; only such text can hold an unpaired one.
+_SURROGATE_ESCAPE: Final = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 class MessageType(StrEnum):
@@ -232,11 +238,16 @@ class ContractIssue:
     message: str
 
     def __str__(self) -> str:
+        message = _shorten(self.message, _MAX_MESSAGE_CHARS)
         if not self.pointer:
-            return self.message
+            return message
         # A key may hold a newline or other control characters: show them escaped.
         shown = self.pointer if self.pointer.isprintable() else json.dumps(self.pointer)
-        return f"{shown}: {self.message}"
+        return f"{_shorten(shown, _MAX_POINTER_CHARS)}: {message}"
+
+
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class ContractError(BusError):
@@ -564,6 +575,9 @@ def parse_envelope(raw: bytes | bytearray | memoryview | str) -> Envelope:
             ) from exc
     try:
         document = json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:
+        # json recurses once per level: a body nested thousands deep is refused, not a crash.
+        raise ContractError([ContractIssue("", "is nested too deeply to be a message")]) from None
     except json.JSONDecodeError as exc:
         raise ContractError(
             [ContractIssue("", f"is not valid JSON: {exc.msg} at line {exc.lineno} "
@@ -571,7 +585,51 @@ def parse_envelope(raw: bytes | bytearray | memoryview | str) -> Envelope:
         ) from exc
     except ValueError as exc:
         raise ContractError([ContractIssue("", f"is not valid JSON: {exc}")]) from exc
-    return envelope_from_dict(document)
+    if _SURROGATE_ESCAPE.search(text):
+        _refuse_unpaired_surrogates(document)
+    try:
+        return envelope_from_dict(document)
+    except RecursionError:
+        raise ContractError([ContractIssue("", "is nested too deeply to be a message")]) from None
+
+
+def _refuse_unpaired_surrogates(document: Any) -> None:
+    """Refuse a string (or key) holding an unpaired UTF-16 surrogate escape ("\\ud800").
+
+    JSON lets one through, but it is no Unicode character: it cannot be written as UTF-8,
+    so the message could not be stored, logged or passed on.
+    """
+    stack: list[tuple[str, Any]] = [("", document)]
+    while stack:
+        pointer, value = stack.pop()
+        items: Iterable[tuple[str | int, Any]]
+        if isinstance(value, dict):
+            items = value.items()
+        elif isinstance(value, list):
+            items = enumerate(value)
+        else:
+            if isinstance(value, str) and not _is_utf8(value):
+                raise ContractError(
+                    [ContractIssue(pointer, "holds an unpaired UTF-16 surrogate (\\ud800-"
+                                            "\\udfff), which is not a Unicode character")]
+                )
+            continue
+        for key, item in items:
+            child = f"{pointer}/{_escape(key)}"
+            if isinstance(key, str) and not _is_utf8(key):
+                raise ContractError(
+                    [ContractIssue(pointer, "has a member name holding an unpaired UTF-16 "
+                                            "surrogate, which is not a Unicode character")]
+                )
+            stack.append((child, item))
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def envelope_from_dict(document: Any) -> Envelope:

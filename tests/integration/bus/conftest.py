@@ -14,7 +14,7 @@ import shutil
 import socket
 import sys
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 import aio_pika
 import pytest
 
-from hubject_connector.bus.base import Bus, DeadLetter, IncomingMessage
+from hubject_connector.bus.base import Bus, DeadLetter, IncomingMessage, QueueSpec
 from hubject_connector.bus.contract import (
     MESSAGE_SPECS,
     Envelope,
@@ -32,6 +32,7 @@ from hubject_connector.bus.contract import (
     make_reply,
 )
 from hubject_connector.bus.embedded import EmbeddedBus
+from hubject_connector.bus.embedded_api import HttpApi
 from hubject_connector.bus.rabbitmq import RabbitMQBus, RabbitMQNames, backend_queues
 from hubject_connector.config import BusConfig, EmbeddedBusConfig, RabbitMQConfig
 
@@ -145,6 +146,8 @@ class BusKit:
     config: BusConfig
     made: list[Bus] = field(default_factory=list)
     queues: set[str] = field(default_factory=set)
+    #: Retry delays of queues declared in the test (their retry queues are deleted too).
+    delays: set[float] = field(default_factory=set)
 
     def queue(self, name: str = "work") -> str:
         """A queue name unique to this test (deleted afterwards on the broker)."""
@@ -152,8 +155,21 @@ class BusKit:
         self.queues.add(unique)
         return unique
 
-    def bus(self, *, serve: bool = False, **embedded: Any) -> Bus:
-        """A new, unconnected bus (``embedded`` overrides EmbeddedBusConfig fields)."""
+    def spec(self, spec: QueueSpec) -> QueueSpec:
+        """Note a queue declared in the test, for teardown; the spec as it is."""
+        self.queues.add(spec.name)
+        self.delays.update(spec.retry_delays or ())
+        return spec
+
+    def bus(
+        self, *, serve: bool = False, queues: Iterable[QueueSpec] = (), **embedded: Any
+    ) -> Bus:
+        """A new, unconnected bus (``embedded`` overrides EmbeddedBusConfig fields).
+
+        ``serve`` runs the embedded bus's HTTP API and webhook deliveries, as
+        ``build_bus`` makes it; ``queues`` are declared at connect().
+        """
+        queues = [self.spec(spec) for spec in queues]
         made: Bus
         if self.kind == "embedded":
             config = replace(self.config.embedded, **embedded)
@@ -162,15 +178,19 @@ class BusKit:
                 retry_delays=self.config.retry_delays_seconds,
                 request_timeout=self.config.request_timeout_seconds,
                 serve=serve,
+                queues=queues,
+                http_api=HttpApi if serve else None,
             )
         else:
-            made = RabbitMQBus.from_config(self.config)
+            made = RabbitMQBus.from_config(self.config, queues=queues)
         self.made.append(made)
         return made
 
-    async def connected(self, *, serve: bool = False, **embedded: Any) -> Bus:
+    async def connected(
+        self, *, serve: bool = False, queues: Iterable[QueueSpec] = (), **embedded: Any
+    ) -> Bus:
         """A new bus, connected (closed at teardown)."""
-        made = self.bus(serve=serve, **embedded)
+        made = self.bus(serve=serve, queues=queues, **embedded)
         await made.connect()
         return made
 
@@ -183,19 +203,22 @@ class BusKit:
         for made in self.made:
             await made.close()
         if self.kind == "rabbitmq":
-            await delete_topology(self.config, self.queues)
+            await delete_topology(self.config, self.queues, self.delays)
 
 
-async def delete_topology(config: BusConfig, queues: set[str]) -> None:
+async def delete_topology(
+    config: BusConfig, queues: set[str], delays: Iterable[float] = ()
+) -> None:
     """Delete the test's exchanges and queues from the broker."""
     names = RabbitMQNames(config.rabbitmq)
+    all_delays = {*config.retry_delays_seconds, *delays}
     connection = await aio_pika.connect(config.rabbitmq.url)
     try:
         for queue in [
             *(names.queue(q) for q in queues),
             *(names.queue(spec.name) for spec in backend_queues()),
             names.dead_letter_queue,
-            *(names.retry_queue(d) for d in config.retry_delays_seconds),
+            *(names.retry_queue(d) for d in all_delays),
         ]:
             channel = await connection.channel()
             await channel.queue_delete(queue, if_unused=False, if_empty=False)
@@ -203,7 +226,7 @@ async def delete_topology(config: BusConfig, queues: set[str]) -> None:
         for exchange in [
             names.exchange,
             names.dead_letter_exchange,
-            *(names.retry_exchange(d) for d in config.retry_delays_seconds),
+            *(names.retry_exchange(d) for d in all_delays),
         ]:
             channel = await connection.channel()
             await channel.exchange_delete(exchange)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -41,6 +42,7 @@ from tests.integration.bus.conftest import (
     Collector,
     dead_letters_where,
     encode,
+    eventually,
     read_line,
     remote_start,
     remote_start_reply,
@@ -165,9 +167,14 @@ async def test_http_api_stores_valid_messages_and_keeps_refused_ones(
 
     status, listing = await get(f"{bus.http_url}/v1/dead-letters")
     assert status == 200
-    assert [d["body"] for d in listing["dead_letters"]] == [
-        wrong.decode(), "{not json", unknown.decode()
+    # The listing leaves the bodies out (they may be megabytes); each one is by its id.
+    assert not any("body" in d for d in listing["dead_letters"])
+    assert [d["size"] for d in listing["dead_letters"]] == [len(wrong), 9, len(unknown)]
+    bodies = [
+        (await get(f"{bus.http_url}/v1/dead-letters/{d['id']}"))[1]["body"]
+        for d in listing["dead_letters"]
     ]
+    assert bodies == [wrong.decode(), "{not json", unknown.decode()]
     # Kept with a reason that names the field at fault (the root, for what is not JSON).
     reasons = [d["reason"] for d in listing["dead_letters"]]
     for reason, start in zip(
@@ -355,16 +362,82 @@ async def test_a_request_the_backend_posted_is_answered_on_the_webhook(
     assert await bus.list_dead_letters() == []
 
 
-async def test_a_reply_with_no_webhook_to_go_to_is_kept(embedded_kit: BusKit) -> None:
+async def results(url: str, after: str = "0", limit: int | None = None) -> dict[str, Any]:
+    """One page of GET /v1/results."""
+    query = f"?after={after}" + (f"&limit={limit}" if limit is not None else "")
+    status, page = await get(f"{url}/v1/results{query}")
+    assert status == 200, page
+    return page
+
+
+async def test_without_a_webhook_the_backend_reads_replies_and_results_by_cursor(
+    embedded_kit: BusKit,
+) -> None:
     bus = await embedded_kit.connected(serve=True)  # no webhook_url configured
     assert isinstance(bus, EmbeddedBus)
+    assert bus.http_url is not None
     await bus.serve(QueueSpec(embedded_kit.queue("auth"), bindings=(AUTHORIZE_START,)), authorize)
     request = authorize_start_request()
     assert (await post(f"{bus.http_url}/v1/messages", request.to_bytes()))[0] == 202
+    # With no queue for results and no webhook, a result is kept for reading, not refused.
+    result = make_delivery_result(status_event().id, Outcome.ACCEPTED, status_code="000")
+    await bus.publish(str(MessageType.DELIVERY_RESULT), result)
 
-    [letter] = await dead_letters_where(bus, "the reply nobody could take")
-    assert letter.reason == f"no webhook to deliver the reply to {AUTHORIZE_START!r} to"
-    assert parse_envelope(letter.body).correlation_id == request.id
+    async def both() -> dict[str, Any] | None:
+        page = await results(bus.http_url or "")
+        return page if len(page["results"]) == 2 else None
+
+    page = await eventually(both, "the reply and the result")
+    by_type = {item["type"]: item for item in page["results"]}
+    reply = by_type[str(MessageType.AUTHORIZATION_START_REPLY)]
+    assert reply["correlation_id"] == request.id
+    assert parse_envelope(json.dumps(reply["message"])).data == {
+        "authorization_status": "NotAuthorized", "status_code": "102"
+    }
+    assert by_type[str(MessageType.DELIVERY_RESULT)]["message"] == result.to_dict()
+    assert page["more"] is False
+    assert page["gap"] is False
+    assert page["next"] == page["results"][-1]["cursor"]
+
+    # From the cursor on, only what is new; a page of one says more follows.
+    assert (await results(bus.http_url, page["next"]))["results"] == []
+    later = make_delivery_result(status_event().id, Outcome.DROPPED, reason="superseded")
+    await bus.publish(str(MessageType.DELIVERY_RESULT), later)
+    [new] = (await results(bus.http_url, page["next"]))["results"]
+    assert new["message"] == later.to_dict()
+    first = await results(bus.http_url, limit=1)
+    assert [item["cursor"] for item in first["results"]] == [page["results"][0]["cursor"]]
+    assert first["more"] is True
+    assert await bus.list_dead_letters() == []
+
+    for query in ("after=-1", "after=abc", "limit=0", "limit=1001", "limit=x"):
+        status, answer = await get(f"{bus.http_url}/v1/results?{query}")
+        assert status == 400, query
+        assert answer["error"].startswith(query.partition("=")[0] + ": "), answer
+
+
+async def test_results_past_their_retention_are_gone_and_the_gap_is_said(
+    embedded_kit: BusKit,
+) -> None:
+    writer = await embedded_kit.connected()
+    result = make_delivery_result(status_event().id, Outcome.ACCEPTED, status_code="000")
+    await writer.publish(str(MessageType.DELIVERY_RESULT), result)
+    # Another process on the same file keeps results for no time at all: at its start
+    # it deletes what is older.
+    reader = await embedded_kit.connected(serve=True, results_retention_seconds=1e-9)
+    assert isinstance(reader, EmbeddedBus)
+    assert reader.http_url is not None
+
+    page = await results(reader.http_url)
+    assert page["results"] == []
+    assert page["gap"] is True  # the backend missed one: it should say so, not stay silent
+    # The cursor moves past what is gone: asking from there again, nothing is missing.
+    again = await results(reader.http_url, page["next"])
+    assert (again["results"], again["gap"]) == ([], False)
+    # Deleted from the file, for the writer too.
+    assert isinstance(writer, EmbeddedBus)
+    gone = await writer.results_after(0, 10)
+    assert (gone.results, gone.gap) == ([], True)
 
 
 async def test_results_for_the_backend_are_posted_to_the_webhook_with_retries(

@@ -23,6 +23,7 @@ from typing import Any
 
 from hubject_connector.bus.base import Bus, IncomingMessage, QueueSpec
 from hubject_connector.bus.embedded import EmbeddedBus
+from hubject_connector.bus.factory import build_bus
 from hubject_connector.bus.rabbitmq import RabbitMQBus
 from hubject_connector.config import BusConfig, EmbeddedBusConfig, RabbitMQConfig
 from tests.integration.bus.conftest import EVSE_STATUS, status_event
@@ -91,7 +92,7 @@ async def main(argv: list[str]) -> None:
     raw = json.loads(argv[0])
     mode = argv[1]
     config = _config(raw["config"])
-    bus = EmbeddedBus.from_config(config) if mode == "serve" else _bus(raw["kind"], config)
+    bus = build_bus(config) if mode == "serve" else _bus(raw["kind"], config)
     await bus.connect()
     if mode == "hold":
         await hold(bus, argv[2], ordered=argv[3:] == ["ordered"])

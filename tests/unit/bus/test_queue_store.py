@@ -15,7 +15,7 @@ from hubject_connector.bus.base import (
     QueueSpec,
     Unroutable,
 )
-from hubject_connector.bus.embedded import QueueStore
+from hubject_connector.bus.embedded_store import QueueStore
 from hubject_connector.errors import BusError
 
 STATUS = "com.hubject-connector.evse.status.v1"
