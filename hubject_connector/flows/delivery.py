@@ -90,7 +90,7 @@ def attempts_of(message: IncomingMessage) -> int:
 
 def refusal_reason(exc: OicpStatusError, what: str) -> str:
     """Words for a permanent refusal by Hubject: ``what``, the code and its meaning."""
-    text = exc.description or ""
+    text = (exc.description or "").rstrip(".")
     info = f": {exc.additional_info}" if exc.additional_info else ""
     return f"Hubject refused the {what} for good with status {exc.code} {text}{info}".strip()
 
