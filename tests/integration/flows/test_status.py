@@ -64,7 +64,8 @@ async def test_changes_waiting_for_a_push_are_coalesced_to_the_latest(env: FlowE
     assert (await backend.result(first))["outcome"] == "accepted"
     assert statuses_of(env) == {EVSE_1: "OutOfService", EVSE_2: "Available"}
     evse_1_pushed = [s for _, records in pushed(env) for e, s in records if e == EVSE_1]
-    assert evse_1_pushed and set(evse_1_pushed) == {"OutOfService"}
+    assert evse_1_pushed
+    assert set(evse_1_pushed) == {"OutOfService"}
     assert env.simulator.overlaps == []
     for message_id in [first, *ids]:
         assert len(backend.results_of(message_id)) == 1
