@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import aio_pika
+import aio_pika.exceptions
+import aiohttp
 import pytest
 
 from hubject_connector.bus.base import Bus, DeadLetter, IncomingMessage, QueueSpec
@@ -114,6 +116,48 @@ async def dead_letters_where(
         return await eventually(check, what)
     except TimeoutError:
         raise AssertionError(f"timed out waiting for {what}") from None
+
+
+async def publish_as_backend(kit: BusKit, bus: Bus, message: Envelope) -> str:
+    """Send ``message`` as a backend does (docs/contract.md): "stored" or "refused".
+
+    On RabbitMQ: a plain AMQP client publishing to the exchange with publisher confirms and
+    ``mandatory=True``; "refused" is the broker returning it (no queue bound). On the
+    embedded bus: POST /v1/messages; "refused" is the 503 of a type no queue takes.
+    """
+    if kit.kind == "rabbitmq":
+        names = RabbitMQNames(kit.config.rabbitmq)
+        connection = await aio_pika.connect(kit.config.rabbitmq.url)
+        async with connection:
+            channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+            exchange = await channel.get_exchange(names.exchange, ensure=True)
+            try:
+                await exchange.publish(
+                    aio_pika.Message(
+                        message.to_bytes(),
+                        content_type="application/cloudevents+json",
+                        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                        message_id=message.id,
+                        type=str(message.type),
+                    ),
+                    routing_key=str(message.type),
+                    mandatory=True,
+                )
+            except aio_pika.exceptions.PublishError:
+                return "refused"
+        return "stored"
+    url = getattr(bus, "http_url", None)
+    assert url, "the embedded bus must serve its HTTP API (serve=True)"
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            f"{url}/v1/messages",
+            data=message.to_bytes(),
+            headers={"Content-Type": "application/cloudevents+json"},
+        ) as response,
+    ):
+        assert response.status in (202, 503), await response.text()
+        return "stored" if response.status == 202 else "refused"
 
 
 def _broker_reachable() -> bool:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import uuid
 
 import pytest
 
@@ -15,7 +17,15 @@ from hubject_connector.bus.base import (
     RetryLater,
     Unroutable,
 )
-from hubject_connector.bus.contract import Envelope, MessageType, parse_envelope
+from hubject_connector.bus.contract import (
+    MESSAGE_SPECS,
+    Direction,
+    Envelope,
+    MessageType,
+    parse_envelope,
+)
+from hubject_connector.bus.topology import connector_queues, queue_spec
+from hubject_connector.config import FlowsConfig
 from tests.integration.bus.conftest import (
     COMMANDS,
     EVSE_STATUS,
@@ -25,6 +35,7 @@ from tests.integration.bus.conftest import (
     Collector,
     dead_letters_where,
     encode,
+    publish_as_backend,
     read_line,
     remote_start,
     remote_start_reply,
@@ -32,6 +43,7 @@ from tests.integration.bus.conftest import (
     status_dict,
     status_event,
 )
+from tests.unit.bus_contract.documents import fenced_blocks
 
 
 def status_queue(kit: BusKit) -> QueueSpec:
@@ -161,6 +173,84 @@ async def test_retries_used_up_dead_letter_the_message(kit: BusKit) -> None:
     assert letter.reason == "gave up after 3 retries: RetryLater: Hubject answered 320"
     assert letter.retries == 3
     assert letter.body == sent.to_bytes()
+    # Retries travel by the queue's name; the letter still says how it was published.
+    assert letter.routing_key == EVSE_STATUS
+    assert (letter.queue, letter.message_id) == (spec.name, sent.id)
+
+
+def backend_examples() -> list[Envelope]:
+    """One documented message of each type the backend sends to a connector queue."""
+    found: dict[str, Envelope] = {}
+    for body in fenced_blocks("json"):
+        document = json.loads(body)
+        spec = MESSAGE_SPECS[MessageType(document["type"])]
+        if spec.direction is not Direction.TO_CONNECTOR or spec.queue is None:
+            continue
+        document["id"] = str(uuid.uuid4())
+        document.pop("deadline", None)  # the example's deadline is long past
+        found.setdefault(document["type"], parse_envelope(json.dumps(document).encode()))
+    return list(found.values())
+
+
+async def test_connector_queues_exist_at_connect_so_a_backend_publishing_first_loses_nothing(
+    kit: BusKit,
+) -> None:
+    # Before: without its queues declared, a backend's first message has nowhere to go
+    # (RabbitMQ returns it, the embedded API answers 503): it would have to send again.
+    bare = await kit.connected(serve=True)
+    assert await publish_as_backend(kit, bare, status_event()) == "refused"
+    await bare.close()
+
+    queues = connector_queues()
+    assert {spec.name for spec in queues} == {
+        "evse", "evse-status", "authorization", "notifications", "cdr", "pricing"
+    }
+    bus = await kit.connected(serve=True, queues=queues)
+    sent = backend_examples()
+    assert len(sent) == 13
+    # The backend comes first, as a plain client: every type is stored, none refused.
+    assert [await publish_as_backend(kit, bus, m) for m in sent] == ["stored"] * len(sent)
+
+    # The consumers start later, by queue name only, and find every message waiting in
+    # its own queue.
+    got = {spec.name: Collector() for spec in queues}
+    for name, collector in got.items():
+        await bus.consume(name, collector)
+    expected: dict[str, list[str]] = {}
+    for message in sent:
+        expected.setdefault(MESSAGE_SPECS[message.type].queue or "", []).append(message.id)
+    for name, ids in expected.items():
+        await got[name].wait_for(len(ids))
+        assert sorted(got[name].ids) == sorted(ids), name
+    assert await bus.list_dead_letters() == []
+
+
+async def test_a_queue_s_own_retry_delays_decide_how_long_it_is_retried(kit: BusKit) -> None:
+    # CDRs are retried for days, not three times: the cdr queue's own delays (doubling to
+    # a maximum, until their sum reaches cdr_retry_for_seconds), here in milliseconds.
+    flows = FlowsConfig(
+        cdr_retry_for_seconds=0.5,
+        cdr_retry_initial_delay_seconds=0.05,
+        cdr_retry_max_delay_seconds=0.2,
+    )
+    cdr = queue_spec("cdr", flows)
+    assert cdr.retry_delays == (0.05, 0.1, 0.2, 0.2)
+    assert kit.config.retry_delays_seconds == (0.2, 0.2, 0.2)  # the bus's: 3 retries
+    bus = await kit.connected(queues=[cdr])
+    retries: list[int] = []
+
+    async def handler(message: IncomingMessage) -> None:
+        retries.append(message.retries)
+        raise RetryLater("Hubject answered 320")
+
+    await bus.consume("cdr", handler)  # by name: the delays declared at connect apply
+    [sent] = [m for m in backend_examples() if m.type is MessageType.CDR]
+    await bus.publish(str(MessageType.CDR), sent)
+
+    [letter] = await dead_letters_where(bus, "the CDR after its last retry")
+    assert retries == [0, 1, 2, 3, 4]
+    assert letter.reason == "gave up after 4 retries: RetryLater: Hubject answered 320"
+    assert (letter.queue, letter.routing_key) == ("cdr", str(MessageType.CDR))
 
 
 async def test_poison_messages_are_dead_lettered_and_the_next_one_is_handled(

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from dataclasses import replace
 from typing import Any
 
 import aio_pika
 import pytest
 
-from hubject_connector.bus.base import IncomingMessage, QueueSpec
+from hubject_connector.bus.base import IncomingMessage, QueueSpec, RetryLater
 from hubject_connector.bus.contract import (
     MessageType,
     Outcome,
@@ -29,8 +30,10 @@ from tests.integration.bus.conftest import (
     dead_letters_where,
     eventually,
     rabbitmqctl,
+    read_line,
     remote_start,
     remote_start_reply,
+    start_worker,
     status_event,
 )
 
@@ -69,16 +72,23 @@ async def test_topology_quorum_work_queues_and_a_classic_dead_letter_queue(
     queues = await queues_by_name(kit)
     assert queues[names.queue(plain.name)]["type"] == "quorum"
     assert queues[names.queue(plain.name)]["durable"] is True
-    assert arguments_of(queues[names.queue(plain.name)])["x-dead-letter-exchange"] == (
-        kit.config.rabbitmq.dead_letter_exchange
-    )
-    assert "x-single-active-consumer" not in arguments_of(queues[names.queue(plain.name)])
+    work = arguments_of(queues[names.queue(plain.name)])
+    assert work["x-dead-letter-exchange"] == kit.config.rabbitmq.dead_letter_exchange
+    # A message that kills its consumer comes back, but not forever; what the broker
+    # dead-letters itself cannot vanish on the way (at-least-once needs reject-publish).
+    assert work["x-delivery-limit"] == kit.config.rabbitmq.delivery_limit
+    assert work["x-dead-letter-strategy"] == "at-least-once"
+    assert work["x-overflow"] == "reject-publish"
+    assert "x-single-active-consumer" not in work
     assert arguments_of(queues[names.queue(ordered.name)])["x-single-active-consumer"] is True
     assert queues[names.dead_letter_queue]["type"] == "classic"
     for delay in kit.config.retry_delays_seconds:
+        assert queues[names.retry_queue(delay)]["type"] == "quorum"
         retry = arguments_of(queues[names.retry_queue(delay)])
         assert retry["x-message-ttl"] == 200
         assert retry["x-dead-letter-exchange"] == ""
+        assert retry["x-dead-letter-strategy"] == "at-least-once"
+        assert retry["x-overflow"] == "reject-publish"
     for backend in (COMMANDS, RESULTS):
         assert queues[names.queue(backend)]["type"] == "quorum"
 
@@ -106,6 +116,124 @@ async def test_topology_quorum_work_queues_and_a_classic_dead_letter_queue(
     assert found[names.queue(plain.name)]["prefetch_count"] == 3
     assert found[names.queue(ordered.name)]["prefetch_count"] == 1  # one at a time, in order
     assert all(row["ack_required"] is True for row in found.values())
+
+
+async def test_connect_declares_every_given_queue_with_its_own_retry_queues(
+    rabbit_kit: BusKit,
+) -> None:
+    kit = rabbit_kit
+    names = RabbitMQNames(kit.config.rabbitmq)
+    cdr = kit.spec(
+        QueueSpec(kit.queue("cdr"), bindings=(str(MessageType.CDR),), retry_delays=(0.05, 0.4),
+                  prefetch=3)
+    )
+    ordered = kit.spec(QueueSpec(kit.queue("evse"), bindings=(EVSE_STATUS,), ordered=True))
+    bus = await kit.connected(queues=[cdr, ordered])
+
+    # No consumer yet, and already there: the queues, bound, and a retry queue per delay.
+    queues = await queues_by_name(kit)
+    assert {names.queue(cdr.name), names.queue(ordered.name)} <= set(queues)
+    assert arguments_of(queues[names.queue(ordered.name)])["x-single-active-consumer"] is True
+    for delay, ms in ((0.05, 50), (0.4, 400), (0.2, 200)):
+        assert arguments_of(queues[names.retry_queue(delay)])["x-message-ttl"] == ms
+    bindings = await rabbitmqctl("list_bindings", "source_name", "destination_name", "routing_key")
+    assert {"source_name": names.exchange, "destination_name": names.queue(cdr.name),
+            "routing_key": str(MessageType.CDR)} in bindings
+
+    # A consumer by name takes the queue's prefetch.
+    await bus.consume(cdr.name, Collector())
+
+    async def consumer() -> dict[str, Any] | None:
+        rows = await rabbitmqctl("list_consumers", "queue_name", "prefetch_count")
+        return next((r for r in rows if r["queue_name"] == names.queue(cdr.name)), None)
+
+    assert (await eventually(consumer, "the consumer"))["prefetch_count"] == 3
+
+
+async def test_queues_an_older_version_declared_are_kept_and_used(rabbit_kit: BusKit) -> None:
+    """Quorum work queues without a delivery limit, classic retry queues: as before."""
+    kit = rabbit_kit
+    names = RabbitMQNames(kit.config.rabbitmq)
+    spec = QueueSpec(kit.queue("status"), bindings=(EVSE_STATUS,))
+    old_delay = kit.config.retry_delays_seconds[0]
+    connection = await aio_pika.connect(kit.config.rabbitmq.url)
+    async with connection:
+        channel = await connection.channel()
+        await channel.declare_queue(
+            names.queue(spec.name),
+            durable=True,
+            arguments={"x-queue-type": "quorum",
+                       "x-dead-letter-exchange": kit.config.rabbitmq.dead_letter_exchange},
+        )
+        await channel.declare_queue(
+            names.retry_queue(old_delay),
+            durable=True,
+            arguments={"x-message-ttl": 200, "x-dead-letter-exchange": ""},
+        )
+
+    bus = await kit.connected(queues=[spec])
+    tries: list[int] = []
+
+    async def flaky(message: IncomingMessage) -> None:
+        tries.append(message.retries)
+        if message.retries == 0:
+            raise RetryLater("Hubject answered 320")
+
+    got = Collector()
+
+    async def handler(message: IncomingMessage) -> None:
+        await flaky(message)
+        await got(message)
+
+    await bus.consume(spec.name, handler)
+    sent = status_event()
+    await bus.publish(EVSE_STATUS, sent)
+    await got.wait_for(1)
+    assert tries == [0, 1]  # retried through the old classic retry queue
+    queues = await queues_by_name(kit)
+    assert "x-delivery-limit" not in arguments_of(queues[names.queue(spec.name)])
+    assert queues[names.retry_queue(old_delay)]["type"] == "classic"
+
+
+async def test_a_message_that_kills_its_consumer_ends_in_the_dead_letters(
+    rabbit_kit: BusKit,
+) -> None:
+    kit = BusKit(
+        "rabbitmq",
+        replace(
+            rabbit_kit.config,
+            rabbitmq=replace(rabbit_kit.config.rabbitmq, delivery_limit=1),
+        ),
+    )
+    try:
+        spec = kit.spec(QueueSpec(kit.queue("status"), bindings=(EVSE_STATUS,)))
+        bus = await kit.connected(queues=[spec])
+        sent = status_event()
+        await bus.publish(EVSE_STATUS, sent)
+        # The process handling it dies (kill -9) each time: delivered, returned, delivered
+        # again; past the limit the broker dead-letters it instead of a third delivery.
+        for _ in range(2):
+            worker = await start_worker(kit, "hold", spec.name)
+            try:
+                assert await read_line(worker, "HOLDING ") == sent.id
+            finally:
+                worker.kill()
+                await worker.wait()
+
+        [letter] = await dead_letters_where(bus, "the message past its delivery limit")
+        assert letter.reason == "delivery_limit (by the broker)"
+        assert (letter.queue, letter.message_id, letter.routing_key) == (
+            spec.name, sent.id, EVSE_STATUS
+        )
+        assert letter.body == sent.to_bytes()
+        got = Collector()
+        await bus.consume(spec.name, got)
+        marker = status_event()
+        await bus.publish(EVSE_STATUS, marker)
+        await got.wait_for(1)
+        assert got.ids == [marker.id]  # it is not delivered a third time
+    finally:
+        await kit.close()
 
 
 async def test_existing_classic_queue_is_used_as_it_is(rabbit_kit: BusKit) -> None:
