@@ -64,6 +64,14 @@ class HubjectMetrics:
             ("operation",),
             registry=registry,
         )
+        self.protocol_errors = Counter(
+            "hubject_connector_hubject_protocol_errors_total",
+            "Answers from Hubject that broke an OICP rule and got the rule's defined outcome "
+            "instead, by operation and rule id (answer-unknown-status-code: passed on as it "
+            "is; answer-authorized-without-session-id: treated as NotAuthorized).",
+            ("operation", "rule"),
+            registry=registry,
+        )
         self.client_cert_not_after = Gauge(
             "hubject_connector_client_certificate_not_after_timestamp_seconds",
             "Expiry of the client certificate presented to Hubject (Unix time).",

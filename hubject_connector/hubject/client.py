@@ -58,6 +58,8 @@ from hubject_connector.hubject.tls import ClientTls
 from hubject_connector.logs import mask_text
 from hubject_connector.metrics import NONE, HubjectMetrics
 from hubject_connector.oicp import codec, messages, status
+from hubject_connector.oicp.authorization import AuthorizationStart, checked_answer
+from hubject_connector.oicp.conformance import SpecRule
 from hubject_connector.oicp.operations import Operation
 from hubject_connector.oicp.operations import operation as find_operation
 
@@ -541,26 +543,45 @@ class HubjectClient:
             raise InvalidAnswerError(exc.issues, operation=name,
                                      http_status=attempt.http_status,
                                      body_excerpt=_excerpt(attempt.body)) from exc
-        self._check_status(op, answer, attempt)
-        return answer
+        return self._check_status(op, answer, attempt)
 
-    def _check_status(self, op: Operation, answer: Any, attempt: _Attempt) -> None:
+    def _check_status(self, op: Operation, answer: Any, attempt: _Attempt) -> Any:
+        """The answer as the connector acts on it, or the ``OicpStatusError`` it amounts to.
+
+        Answers that break an OICP rule get the rule's defined outcome, logged and counted
+        (``oicp.conformance``, severity "answer"): an unknown status code is passed on as
+        it is, the Result or AuthorizationStatus deciding; an Authorized answer without a
+        SessionID is NotAuthorized.
+        """
         code_obj = answer.status_code
         code: str = code_obj.code
+        known = code in status.STATUS_CODES
+        if not known:
+            self._protocol_error(op, status.UNKNOWN_STATUS_CODE, code=code)
         if hasattr(answer, "result"):
-            failed = not answer.result or code != status.SUCCESS
+            failed = not answer.result or (known and code != status.SUCCESS)
         else:
             # AuthorizationStart/Stop: NotAuthorized with an authentication or session
             # code is Hubject's decision and is returned; platform and data errors, and
             # transient codes, are errors.
             info = status.describe(code)
-            failed = code != status.SUCCESS and (
+            failed = known and code != status.SUCCESS and (
                 info.area in (status.Area.GENERAL, status.Area.INTERNAL) or info.transient
             )
         if failed:
             raise OicpStatusError(code, code_obj.description, code_obj.additional_info,
                                   answer=answer, operation=op.name,
                                   http_status=attempt.http_status, attempts=attempt.attempts)
+        if isinstance(answer, AuthorizationStart):
+            answer, broken = checked_answer(answer)
+            if broken is not None:
+                self._protocol_error(op, broken)
+        return answer
+
+    def _protocol_error(self, op: Operation, rule: SpecRule, **values: object) -> None:
+        self._metrics.protocol_errors.labels(operation=op.name, rule=rule.id).inc()
+        _log.warning("answer from Hubject breaks an OICP rule", operation=op.name, rule=rule.id,
+                     outcome=rule.message(**values))
 
 
 async def probe_client_certificate(
