@@ -55,7 +55,7 @@ EVSE_ID_OWNED: Final = spec_rule(
     source="02 CPO Services and Operations, eRoamingPushEvseData and eRoamingPushEVSEPricing, "
     "\"EVSE consistency\": the CPO's OperatorID or Sub-OperatorIDs must match every EvseID, "
     "else 018; Hubject support, ChargeDetailRecord status 018 INCONSISTENT_EVSEID",
-    wording="belongs to operator {owner}, not to {operators}",
+    wording="belongs to operator {owner}, not to {operators}: Hubject refuses it (018)",
     needs=Needs.OPERATOR,
 )
 TIME_LOCAL_OFFSET: Final = spec_rule(
