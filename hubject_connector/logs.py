@@ -15,12 +15,22 @@ prefix is the provider's ID, which is not personal), and the UID ``04A2B3C4D5E6F
 becomes ``04************`` (the first byte names the chip maker). PINs, passwords and
 tokens found by key are replaced by ``<redacted>`` entirely.
 
-Free text is searched with the EvcoID and UID patterns of ``oicp.patterns`` between
-delimiters (not inside longer words). Two choices follow from that: a token that is a valid
-EvseID is left alone (EvseIDs are not personal and are what operators search for), and
-any 8, 14 or 20 upper-case hex digits standing alone are treated as a UID. The patterns
-are loose (a 12-character word ending in a digit can be an EvcoID), so masking errs on the
-side of hiding too much rather than too little.
+Free text (event messages, exception texts, body excerpts, reprs) is cleaned by
+``mask_text``, which error messages that leave the process (dead-letter reasons, terminal
+output) use too:
+
+* the password of ``user:password@`` in URLs, and the value after a secret's name
+  (``"PIN":"1234"``, ``pin='1234'``, ``api_key=...``, ``Authorization: Bearer ...``,
+  ``Cookie: ...``, ``"HashedPIN":{...}``) become ``<redacted>``;
+* the value after an identifier's name (``"UID":"04a2b3c4"``, ``evco_id='...'``) is masked;
+* EvcoIDs and UIDs standing alone (between delimiters, not inside longer words) are
+  masked, in any case, UIDs also written as colon-separated bytes (``04:A2:B3:C4``).
+
+Standing alone, a token is taken for an EvcoID or a UID only when it has the shape and a
+digit, and for a UID only when it also has a hex letter: numbers ("size 67108864", dates
+such as 20240101) are left alone, since a card UID written in decimal digits only cannot be
+told from them without its key. A token that is a valid EvseID is left alone (EvseIDs are
+not personal and are what operators search for).
 """
 
 from __future__ import annotations
@@ -51,16 +61,77 @@ _IDENTIFIER_KEYS: Final = frozenset(
 )
 # Keys whose values are secrets: nothing of them is kept.
 _SECRET_KEYS: Final = frozenset(
-    {"pin", "hashedpin", "password", "passwd", "secret", "token", "authorization",
-     "privatekey", "passphrase"}
+    {"pin", "hashedpin", "legacyhashdata", "salt", "password", "passwd", "pwd", "secret",
+     "token", "authorization", "proxyauthorization", "privatekey", "passphrase", "apikey",
+     "xapikey", "accesstoken", "refreshtoken", "idtoken", "authtoken", "bearertoken",
+     "clientsecret", "cookie", "cookies", "setcookie", "credential", "credentials"}
 )
+# A key ending in one of these names a secret too ("webhook_password", "x-auth-token").
+_SECRET_SUFFIXES: Final = ("password", "passwd", "secret", "token", "apikey", "credentials")
 # Keys whose values are EvseIDs: never masked, even where an EvseID looks like an EvcoID.
 _EVSE_KEYS: Final = frozenset({"evseid", "evseids"})
 
 # Letters, digits, "*" and "-" continue an ID; anything else delimits it.
 _DELIMITED: Final = r"(?<![A-Za-z0-9*\-])(?:{})(?![A-Za-z0-9*\-])"
+# The EvcoID shapes of the spec (ISO 15118 and DIN 91286), in any case: logs carry what
+# backends send, and a lower-case check letter is still somebody's contract.
+_EVCO_SHAPE: Final = (
+    r"[a-z]{2}[*-]?[a-z0-9]{3}[*-]?(?:c[a-z0-9]{8}|[a-z0-9]{6})[*-]?[a-z0-9]"
+)
+_UID_SHAPE: Final = r"[0-9a-f]{20}|[0-9a-f]{14}|[0-9a-f]{8}"
 _IDENTIFIER_IN_TEXT: Final = re.compile(
-    _DELIMITED.format(f"(?P<evco>{patterns.EVCO_ID})|(?P<uid>{patterns.UID})")
+    _DELIMITED.format(f"(?P<evco>{_EVCO_SHAPE})|(?P<uid>{_UID_SHAPE})"), re.IGNORECASE
+)
+# A UID written as bytes with colons: 4, 7 or 10 of them, not part of a longer chain
+# (a certificate fingerprint, a MAC address).
+_UID_BYTES: Final = re.compile(
+    r"(?<![0-9A-Fa-f:])[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){3}(?:(?::[0-9A-Fa-f]{2}){3}){0,2}"
+    r"(?![0-9A-Fa-f:])"
+)
+_EVCO_ID_ANY_CASE: Final = re.compile(patterns.EVCO_ID, re.IGNORECASE | re.ASCII)
+_UID_ANY_CASE: Final = re.compile(patterns.UID, re.IGNORECASE | re.ASCII)
+
+# A name that announces a secret or an identifier, written as a key in JSON, a repr, a
+# query string or a header: optionally quoted, then ":" or "=".
+_HIDDEN_NAME: Final = (
+    r"(?:[a-z0-9]+[_-])*(?:hashed_?pin|pin|legacy_?hash_?data|salt|password|passwd|pwd"
+    r"|passphrase|secret|client_?secret|(?:access|refresh|id|auth|bearer)?_?token"
+    r"|api_?key|x-api-key|(?:proxy-)?authorization|(?:set-)?cookies?|credentials?"
+    r"|private_?key)"
+)
+_ID_NAME: Final = (
+    r"(?:evco_?id|evco|contract_?id|emaid|uid|card_?uid|rfid_?uid|printed_?number)"
+)
+# Not after "/" or ".": "/Identification/.../PIN: is too long" is a JSON pointer in an
+# error message, not a PIN. The quotes may be escaped (JSON inside a JSON string).
+_KEY: Final = (
+    r"(?<![A-Za-z0-9_/.-])(?P<q>\\?[\"']|)(?P<name>{})(?P=q)(?P<sep>\s*[:=]\s*)"
+)
+_QUOTED: Final = (
+    r"\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*'"
+    r"|\\\"(?:(?!\\\").)*\\\""  # \"...\" inside a JSON string
+)
+_SECRET_VALUE: Final = re.compile(
+    _KEY.format(_HIDDEN_NAME)
+    + r"(?P<value>" + _QUOTED
+    + r"|\{(?:[^{}]|\{[^{}]*\})*\}"  # "HashedPIN":{...}, one level of nesting inside
+    + r"|(?:bearer|basic|digest|token)\s+[^\s,;\"']+"  # Authorization: Bearer ...
+    + r"|[^\s,;&\"'}\])]+)",
+    re.IGNORECASE,
+)
+# "Cookie: a=1; b=2" in a header line: the whole rest of the line.
+_COOKIE_LINE: Final = re.compile(
+    r"(?<![A-Za-z0-9_-])(?P<name>(?:set-)?cookie)(?P<sep>:[ \t]*)(?P<value>[^\r\n\"']+)",
+    re.IGNORECASE,
+)
+_BEARER: Final = re.compile(r"(?<![A-Za-z0-9])(?P<scheme>bearer\s+)[A-Za-z0-9\-._~+/]+=*",
+                            re.IGNORECASE)
+_ID_VALUE: Final = re.compile(
+    _KEY.format(_ID_NAME) + r"(?P<value>" + _QUOTED + r"|[A-Za-z0-9*:\-]+)", re.IGNORECASE
+)
+# "scheme://user:password@host": the password.
+_URL_PASSWORD: Final = re.compile(
+    r"(?P<head>[a-z][a-z0-9+.\-]*://[^\s/@:\"']*:)(?P<password>[^\s@/\"']*)@", re.IGNORECASE
 )
 _PRIVATE_KEY: Final = re.compile(
     r"-----BEGIN (?P<kind>[A-Z0-9 ]*)PRIVATE KEY-----"
@@ -85,9 +156,9 @@ def mask_identifier(value: str) -> str:
     5). Separators stay, so the shape remains recognisable: ``DE-8EO-CAB123456-7`` becomes
     ``DE-8EO-*********-*``.
     """
-    if patterns.matches("EvcoID", value):
+    if _EVCO_ID_ANY_CASE.fullmatch(value):
         keep = 5
-    elif patterns.matches("UID", value):
+    elif _UID_ANY_CASE.fullmatch(value):
         keep = 2
     else:
         keep = min(5, sum(c.isalnum() for c in value) // 4)
@@ -102,16 +173,64 @@ def mask_identifier(value: str) -> str:
     return "".join(out)
 
 
-def mask_text(text: str) -> str:
-    """Free text with every EvcoID and card UID in it masked (EvseIDs left alone)."""
+def _quote_of(value: str) -> str:
+    """The quote around a matched value ('"', "'", '\\"' or none)."""
+    for quote in ('\\"', '"', "'"):
+        if len(value) >= 2 * len(quote) and value.startswith(quote) and value.endswith(quote):
+            return quote
+    return ""
 
-    def replace(match: re.Match[str]) -> str:
-        found = match.group(0)
-        if match.group("evco") is not None and patterns.matches("EvseID", found):
+
+def _redact_value(match: re.Match[str]) -> str:
+    if match.group("value") in ("None", "null", '""', "''"):
+        return match.group(0)  # nothing given: no secret, and worth seeing
+    quote = _quote_of(match.group("value"))
+    return f"{match.group(0)[: match.start('value') - match.start(0)]}{quote}{REDACTED}{quote}"
+
+
+def _mask_id_value(match: re.Match[str]) -> str:
+    value = match.group("value")
+    head = match.group(0)[: match.start("value") - match.start(0)]
+    quote = _quote_of(value)
+    inner = value[len(quote): len(value) - len(quote)]
+    if MASK_CHAR in inner or inner == REDACTED:
+        return match.group(0)  # masked already
+    return f"{head}{quote}{mask_identifier(inner)}{quote}"
+
+
+def _mask_uid_bytes(match: re.Match[str]) -> str:
+    # "04:A2:B3:C4" keeps its first byte, as a UID written without colons does.
+    first, *rest = match.group(0).split(":")
+    return ":".join([first, *("**" for _ in rest)])
+
+
+def _mask_free_identifier(match: re.Match[str]) -> str:
+    found = match.group(0)
+    if not any(c.isdigit() for c in found):
+        return found  # a word, not an ID
+    if match.group("evco") is not None:
+        if patterns.matches("EvseID", found):
             return found
-        return mask_identifier(found)
+    elif found.isdigit():
+        return found  # a number: a decimal-only UID cannot be told from one (docstring)
+    return mask_identifier(found)
 
-    return _IDENTIFIER_IN_TEXT.sub(replace, text)
+
+def mask_text(text: str) -> str:
+    """Free text with secrets redacted and every EvcoID and card UID masked.
+
+    What is found and how: see the module docstring. EvseIDs are left alone. Applying it
+    twice changes nothing more.
+    """
+    if "PRIVATE KEY-----" in text:
+        text = _PRIVATE_KEY.sub(PRIVATE_KEY_REDACTED, text)
+    text = _URL_PASSWORD.sub(rf"\g<head>{REDACTED}@", text)
+    text = _COOKIE_LINE.sub(rf"\g<name>\g<sep>{REDACTED}", text)
+    text = _SECRET_VALUE.sub(_redact_value, text)
+    text = _BEARER.sub(rf"\g<scheme>{REDACTED}", text)
+    text = _ID_VALUE.sub(_mask_id_value, text)
+    text = _UID_BYTES.sub(_mask_uid_bytes, text)
+    return _IDENTIFIER_IN_TEXT.sub(_mask_free_identifier, text)
 
 
 def _mask_value(value: Any, key_kind: str | None) -> Any:
@@ -149,7 +268,7 @@ def _kind_of(key: object) -> str | None:
     normal = _normalise_key(key)
     if normal in _IDENTIFIER_KEYS:
         return "id"
-    if normal in _SECRET_KEYS:
+    if normal in _SECRET_KEYS or normal.endswith(_SECRET_SUFFIXES):
         return "secret"
     if normal in _EVSE_KEYS:
         return "evse"
@@ -223,29 +342,39 @@ def _shared_processors() -> list[Processor]:
 
 def _renderer(format: LogFormat, stream: TextIO) -> Processor:
     if format == "console":
-        isatty = getattr(stream, "isatty", None)
-        colors = bool(isatty and isatty())
-        return structlog.dev.ConsoleRenderer(colors=colors)
+        return structlog.dev.ConsoleRenderer(colors=_is_terminal(stream))
     return structlog.processors.JSONRenderer(default=repr)
 
 
+def _is_terminal(stream: TextIO) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty and isatty())
+    except ValueError:  # a closed stream
+        return False
+
+
 def configure_logging(
-    format: LogFormat = "json",
+    format: LogFormat | None = "json",
     level: LogLevel | str = "info",
     *,
     stream: TextIO | None = None,
 ) -> None:
     """Send every log line (structlog and the standard library) to ``stream`` (stderr).
 
-    ``format`` is "json" (one JSON object per line, the default) or "console". Lines
-    below ``level`` are dropped. Calling it again replaces the previous setup.
+    ``format`` is "json" (one JSON object per line, the default) or "console"; ``None``
+    chooses "console" when ``stream`` is a terminal (a person reads it) and "json"
+    otherwise (a collector reads it). Lines below ``level`` are dropped. Calling it
+    again replaces the previous setup.
     """
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):
         raise ValueError(f"unknown log level {level!r}")
-    if format not in ("json", "console"):
+    if format not in ("json", "console", None):
         raise ValueError(f"unknown log format {format!r}")
     stream = sys.stderr if stream is None else stream
+    if format is None:
+        format = "console" if _is_terminal(stream) else "json"
 
     formatter = structlog.stdlib.ProcessorFormatter(
         # Runs on records from the standard library only.

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import io
+import json
 import logging
 
 import pytest
 import structlog
 
-from hubject_connector.logs import PRIVATE_KEY_REDACTED, REDACTED, bind_session, log_context
+from hubject_connector.logs import (
+    PRIVATE_KEY_REDACTED,
+    REDACTED,
+    bind_session,
+    configure_logging,
+    log_context,
+)
 from tests.unit.logs.conftest import Capture, json_lines
 
 EVCO = "DE-8EO-CAB123456-7"
@@ -191,3 +199,27 @@ def test_unknown_settings_are_refused() -> None:
         configure_logging("json", "verbose")
     with pytest.raises(ValueError, match="format"):
         configure_logging("xml", "info")  # type: ignore[arg-type]
+
+
+class _Terminal(io.StringIO):
+    """A buffer that says it is a terminal, as stderr does when a person runs a command."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.usefixtures("capture_logs")
+def test_without_a_chosen_format_a_terminal_gets_console_lines_and_a_pipe_json() -> None:
+    terminal, pipe = _Terminal(), io.StringIO()
+    configure_logging(None, "info", stream=terminal)
+    structlog.get_logger().info("hello", n=1)
+    configure_logging(None, "info", stream=pipe)
+    structlog.get_logger().info("hello", n=1)
+    assert not terminal.getvalue().startswith("{")
+    assert "hello" in terminal.getvalue()
+    assert json.loads(pipe.getvalue())["event"] == "hello"
+    # A format chosen is kept, terminal or not.
+    chosen = _Terminal()
+    configure_logging("json", "info", stream=chosen)
+    structlog.get_logger().info("hello")
+    assert json.loads(chosen.getvalue())["event"] == "hello"
