@@ -230,7 +230,8 @@ class OpsConfig:
 class LoggingConfig:
     """Log output."""
 
-    format: Literal["json", "console"] = "json"
+    #: Unset: "console" when stderr is a terminal (a person reads it), "json" otherwise.
+    format: Literal["json", "console"] | None = None
     level: Literal["debug", "info", "warning", "error"] = "info"
 
 
@@ -285,6 +286,8 @@ _SECRET_NAMES: Final = frozenset(
      "private_key", "passphrase", "credentials", "client_secret"}
 )
 _PRIVATE_KEY: Final = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----")
+# "scheme://user:password@": the password part, for URLs urllib cannot parse.
+_USERINFO_PASSWORD: Final = re.compile(r"(//[^/@:\s]*:)[^@/\s]*@")
 # The one mapping-typed setting: hubject.rate_limits.
 _RATE_LIMITS: Final = dict[str, int]
 # Durations where 0 makes sense (retry at once); every other *_seconds must be above 0.
@@ -619,7 +622,7 @@ def _check(config: Config, errors: _Collector, *, check_files: bool) -> None:
     if hub.operator_id and not patterns.matches("OperatorID", hub.operator_id):
         errors.add("hubject.operator_id", f"{hub.operator_id!r} does not match the OperatorID "
                                           "pattern (e.g. 'DE*ABC' or '+49*123')")
-    _url(hub.base_url, "hubject.base_url", ("http", "https"), errors)
+    _hubject_url(hub, errors)
     _pair(hub.client_cert, hub.client_key, "hubject.client_cert", "hubject.client_key", errors)
     retry = hub.retry
     if retry.attempts < 1:
@@ -745,13 +748,42 @@ def _pair(first: Path | None, second: Path | None, key1: str, key2: str,
         errors.add(key1, f"is missing: {key2} is set, and a key needs its certificate")
 
 
+def _hubject_url(hub: HubjectConfig, errors: _Collector) -> None:
+    # Hubject is reached over https with mutual TLS only; plain http only for a local test
+    # proxy, by an explicit setting, and never in production.
+    if hub.insecure_plaintext and hub.environment == "production":
+        errors.add("hubject.insecure_plaintext", 'is refused with environment = "production": '
+                                                 "calls to Hubject must use https")
+    if hub.base_url is None:
+        return
+    scheme = urllib.parse.urlsplit(hub.base_url).scheme.lower()
+    if scheme == "http" and not hub.insecure_plaintext:
+        errors.add("hubject.base_url",
+                   f"{_redact_url(hub.base_url)!r} is plain http: Hubject is called over "
+                   "https with mutual TLS only (hubject.insecure_plaintext = true allows "
+                   "http for a local test proxy, never in production)")
+        return
+    _url(hub.base_url, "hubject.base_url",
+         ("https", "http") if hub.insecure_plaintext else ("https",), errors)
+
+
 def _url(value: str | None, key: str, schemes: tuple[str, ...], errors: _Collector) -> None:
     if value is None:
         return
-    parsed = urllib.parse.urlsplit(value)
-    if parsed.scheme.lower() not in schemes or not parsed.hostname:
-        wanted = " or ".join(f"{s}://" for s in schemes)
+    wanted = " or ".join(f"{s}://" for s in schemes)
+    try:
+        parsed = urllib.parse.urlsplit(value)
+        host = parsed.hostname
+        port = parsed.port
+    except ValueError as exc:
+        # urllib refuses a bracket left open ("[::1") or a port that is no number.
+        errors.add(key, f"is not a valid URL ({exc}; got {_redact_url(value)!r})")
+        return
+    if parsed.scheme.lower() not in schemes or not host:
         errors.add(key, f"must be a URL starting with {wanted}, with a host "
+                        f"(got {_redact_url(value)!r})")
+    elif port == 0:
+        errors.add(key, f"has port 0: a port number from 1 to 65535 is needed "
                         f"(got {_redact_url(value)!r})")
 
 
@@ -776,7 +808,8 @@ def _redact_url(url: str) -> str:
         parsed = urllib.parse.urlsplit(url)
         password = parsed.password
     except ValueError:
-        return url
+        # Unparseable, but its user information may still hold a password.
+        return _USERINFO_PASSWORD.sub(rf"\g<1>{REDACTED}@", url)
     if password is None:
         return url
     userinfo, _, host = parsed.netloc.rpartition("@")

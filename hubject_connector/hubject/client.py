@@ -49,6 +49,7 @@ from hubject_connector.hubject.errors import (
     HubjectTransportError,
     InvalidAnswerError,
     OicpStatusError,
+    RedirectRefused,
     RequestTimeout,
     ServerCertificateUntrusted,
     TlsError,
@@ -164,6 +165,16 @@ def _excerpt(body: bytes) -> str:
     return mask_text(text)
 
 
+def _redirect(op: Operation, http_status: int, location: str | None) -> RedirectRefused:
+    """The error for a 3xx answer: named with its target, never followed."""
+    target = mask_text(location) if location else "no Location given"
+    return RedirectRefused(
+        f"Hubject answered HTTP {http_status} redirecting to {target}: redirects are never "
+        "followed, the request was not sent there (check hubject.base_url)",
+        status=http_status, location=location, operation=op.name,
+    )
+
+
 def _status_of(payload: Any) -> tuple[str, str | None, str | None] | None:
     """(code, description, additional info) of a parsed answer, if it has a StatusCode."""
     if not isinstance(payload, Mapping):
@@ -262,18 +273,50 @@ class HubjectClient:
 
     async def start(self) -> None:
         """Load the certificates and open the session. Raises ``ConfigError`` if unusable."""
-        if self._tls is None:
+        plaintext = self._plaintext()
+        if self._tls is None and not plaintext:
             self._tls = ClientTls(self._config, metrics=self._metrics)
             # Without traffic nothing would look at the files: keep rotation, the expiry
             # gauge and the 30/7-day warnings current in the background.
             self._watcher = asyncio.create_task(self._tls.watch(), name="hubject-cert-watch")
         if self._session is None:
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(ssl=self._tls.context()),
+                connector=aiohttp.TCPConnector(
+                    ssl=self._tls.context() if self._tls is not None else True),
                 trace_configs=[trace_config()],
                 # Our own JSON encoder writes the body; nothing reads the environment.
                 trust_env=False,
             )
+
+    def _plaintext(self) -> bool:
+        """Whether calls go over plain http (allowed only as configured); else https.
+
+        Raises ``ConfigError`` for any other scheme, for http without
+        ``hubject.insecure_plaintext``, and for plaintext in production: a CDR or an
+        AuthorizeStart in clear text, without a client certificate, is never sent by
+        accident (config.py checks the same when the file is loaded).
+        """
+        scheme = yarl.URL(self._base_url).scheme.lower()
+        if scheme == "https":
+            return False
+        if scheme != "http":
+            raise ConfigError("hubject.base_url",
+                              f"must start with https:// (got {mask_text(self._base_url)!r})")
+        if not self._config.insecure_plaintext:
+            raise ConfigError(
+                "hubject.base_url",
+                f"{mask_text(self._base_url)!r} is plain http: Hubject is called over https "
+                "with mutual TLS only (hubject.insecure_plaintext = true allows http for a "
+                "local test proxy, never in production)")
+        if self._config.environment == "production":
+            raise ConfigError("hubject.insecure_plaintext",
+                              'is refused with environment = "production"')
+        _log.warning(
+            "INSECURE: calls to Hubject go over plain http, unencrypted and without a "
+            "client certificate (hubject.insecure_plaintext = true); use this only with a "
+            "local test proxy", base_url=self._base_url,
+        )
+        return True
 
     async def close(self) -> None:
         """Stop the certificate watch and close the session if the client made it."""
@@ -357,7 +400,7 @@ class HubjectClient:
         last: list[_Attempt] = []
         session = self._session
         metrics = self._metrics
-        tls = self.tls
+        tls = self._tls
         timeout = aiohttp.ClientTimeout(
             total=self._config.timeout_seconds, connect=self._config.connect_timeout_seconds
         )
@@ -379,11 +422,21 @@ class HubjectClient:
 
         async def attempt(method: str, url: Any, **kwargs: Any) -> aiohttp.ClientResponse:
             trace = AttemptTrace()
+            context: ssl.SSLContext | bool = True
+            if tls is not None:
+                context = tls.context()
+                if (unusable := tls.unusable()) is not None:
+                    # Hubject would refuse the handshake: say why without connecting.
+                    raise ClientCertificateExpired(
+                        f"not sent: our client certificate cannot be used: {unusable} "
+                        "(hubject.client_cert)", operation=op.name)
             started = self._clock()
             try:
                 response = await session.request(
-                    method, url, ssl=tls.context(), timeout=timeout, trace_request_ctx=trace,
-                    **kwargs,
+                    method, url, ssl=context, timeout=timeout, trace_request_ctx=trace,
+                    # A redirect is never followed: it would re-send the request (a CDR,
+                    # an AuthorizeStart) to a URL nobody configured, perhaps in clear text.
+                    allow_redirects=False, **kwargs,
                 )
                 try:
                     data = await response.read()
@@ -399,6 +452,9 @@ class HubjectClient:
                              error_type=type(error).__name__)
                 raise error from exc
             metrics.latency.labels(op.name).observe(max(0.0, self._clock() - started))
+            if 300 <= response.status <= 399:
+                metrics.requests.labels(op.name, str(response.status), NONE).inc()
+                raise _redirect(op, response.status, response.headers.get("Location"))
             payload = _parse(data)
             oicp = _status_of(payload)
             metrics.requests.labels(op.name, str(response.status), _code_label(oicp)).inc()
@@ -444,13 +500,14 @@ class HubjectClient:
         chain = _chain(exc)
         name = op.name
         failures = [item for item in chain if isinstance(item, ssl.SSLCertVerificationError)]
-        if failures:
+        tls = self._tls is not None  # no TLS over an (allowed) plain http base URL
+        if failures and tls:
             # aiohttp's wrapper is one too; the message is on the error it wraps.
             texts = [getattr(item, "verify_message", None) for item in failures]
             text = next((t for t in texts if t), str(failures[-1]))
             message = self.tls.describe_server_failure(text)
             return ServerCertificateUntrusted(message, operation=name)
-        if (reason := _alert_reason(chain)) is not None:
+        if tls and (reason := _alert_reason(chain)) is not None:
             explanation = self.tls.explain_rejection()
             cls = (ClientCertificateExpired
                    if "EXPIRED" in reason or explanation.expired
@@ -464,7 +521,7 @@ class HubjectClient:
         if isinstance(exc, aiohttp.ClientConnectorError):
             # A reset during the handshake is how a TLS 1.2 server without alerts
             # refuses a client certificate.
-            if _is_reset(chain) and (rejection := await self._rejection(name, exc)):
+            if tls and _is_reset(chain) and (rejection := await self._rejection(name, exc)):
                 return rejection
             if isinstance(exc, aiohttp.ClientConnectorSSLError | aiohttp.ClientSSLError):
                 return TlsError(f"TLS handshake with {self._base_url} failed: {_cause(exc)}",
@@ -479,9 +536,12 @@ class HubjectClient:
             return RequestTimeout(
                 f"no answer within {self._config.timeout_seconds} s; Hubject may have "
                 "processed the request", operation=name)
-        if _fresh_reset(exc, trace) and (rejection := await self._rejection(name, exc)):
-            # A TLS 1.3 server checks our certificate after our side of the handshake
-            # is done; refusing it without an alert shows as a reset on the first read.
+        if tls and _fresh_close(exc, trace) and (rejection := await self._rejection(name, exc)):
+            # A TLS 1.3 server checks our certificate after our side of the handshake is
+            # done (RFC 8446 §4.4.2.4): by then the request is on its way, and the refusal
+            # arrives as an alert on the first read or, from servers that send no alert or
+            # behind a link that loses it, as a reset or a close before any answer
+            # ("Server disconnected"). The request never reached the application.
             return rejection
         if trace.headers_sent is False:
             return ConnectionFailed(f"connection to {self._base_url} failed before the "
@@ -642,14 +702,14 @@ def _alert_reason(chain: list[BaseException]) -> str | None:
     return None
 
 
-def _fresh_reset(exc: BaseException, trace: AttemptTrace) -> bool:
-    """A reset on a connection just made, before any answer."""
-    return (
-        trace.fresh_connection is True
-        and trace.response_started is not True
-        and not isinstance(exc, TimeoutError)
-        and _is_reset(_chain(exc))
-    )
+def _fresh_close(exc: BaseException, trace: AttemptTrace) -> bool:
+    """A reset or a close on a connection just made, before any answer."""
+    if (trace.fresh_connection is not True or trace.response_started is True
+            or isinstance(exc, TimeoutError)):
+        return False
+    chain = _chain(exc)
+    return _is_reset(chain) or any(
+        isinstance(item, aiohttp.ServerDisconnectedError) for item in chain)
 
 
 class _RetryLogger:

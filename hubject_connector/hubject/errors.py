@@ -164,3 +164,23 @@ class InvalidAnswerError(OicpValidationError):
     def __str__(self) -> str:
         prefix = f"{self.operation}: " if self.operation else ""
         return f"{prefix}invalid answer from Hubject: {mask_text(super().__str__())}"
+
+
+class RedirectRefused(HttpStatusError):
+    """Hubject (or what answered at the base URL) redirected the request: never followed.
+
+    Following a redirect would post the request again to a URL nobody configured, perhaps
+    in clear text and without our certificate. ``location`` is the target as sent.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        location: str | None,
+        operation: str = "",
+        attempts: int = 1,
+    ) -> None:
+        super().__init__(message, status=status, operation=operation, attempts=attempts)
+        self.location = location

@@ -15,7 +15,13 @@ in place, so the files are fingerprinted (SHA-256 of their contents) at most eve
 into a *new* context. aiohttp keys pooled connections by their SSL context, so new
 requests open connections with the new certificate while the old ones drain; nothing is
 restarted. A half-rotated set (new certificate, old key) fails to load: the old context
-stays in force and the files are tried again at the next check.
+stays in force and the files are tried again at the next check. A set that loads but
+that Hubject would refuse (expired, not valid yet, another OperatorID) does not replace a
+good one either.
+
+No certificate, or an expired one, is refused at start and before each request: Hubject
+would refuse the handshake anyway, and saying so locally names the file to fix instead of
+a connection error.
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ from cryptography import x509
 
 from hubject_connector import certs
 from hubject_connector.certs import CertificateError, CertificateInfo
-from hubject_connector.config import HubjectConfig
+from hubject_connector.config import ConfigErrors, HubjectConfig
 from hubject_connector.errors import ConfigError
 from hubject_connector.metrics import HubjectMetrics
 
@@ -62,14 +68,11 @@ def build_client_context(config: HubjectConfig) -> tuple[ssl.SSLContext, x509.Ce
 
     Returns the context and our client certificate (``None`` when none is configured).
     Raises ``CertificateError`` (a ``ConfigError``) naming the setting and the file that
-    could not be used, or ``ConfigError`` when no CA bundle is configured.
+    could not be used, or ``ConfigError`` when no CA bundle is configured; several
+    problems at once (a missing CA bundle *and* an unreadable key) are raised together as
+    ``ConfigErrors``, so that one run shows everything to fix.
     """
-    if config.ca_bundle is None:
-        raise ConfigError(
-            "hubject.ca_bundle",
-            "is required: Hubject's server certificate chains to Hubject's own CA, which is "
-            "trusted explicitly (the system store is never used)",
-        )
+    problems: list[ConfigError] = []
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     # PROTOCOL_TLS_CLIENT already sets these; stated so that no edit can weaken them.
@@ -79,35 +82,48 @@ def build_client_context(config: HubjectConfig) -> tuple[ssl.SSLContext, x509.Ce
     # certificate in it is an anchor, as the operator configured.
     context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
 
-    try:
-        certs.load_certificates(config.ca_bundle)
-        context.load_verify_locations(cafile=str(config.ca_bundle))
-    except CertificateError as exc:
-        raise exc.for_setting("hubject.ca_bundle") from exc
-    except ssl.SSLError as exc:
-        raise CertificateError(config.ca_bundle, f"cannot load the CA bundle: {_ssl_reason(exc)}",
-                               key="hubject.ca_bundle") from exc
+    if config.ca_bundle is None:
+        problems.append(ConfigError(
+            "hubject.ca_bundle",
+            "is required: Hubject's server certificate chains to Hubject's own CA, which is "
+            "trusted explicitly (the system store is never used)",
+        ))
+    else:
+        try:
+            certs.load_certificates(config.ca_bundle)
+            context.load_verify_locations(cafile=str(config.ca_bundle))
+        except CertificateError as exc:
+            problems.append(exc.for_setting("hubject.ca_bundle"))
+        except ssl.SSLError as exc:
+            problems.append(CertificateError(
+                config.ca_bundle, f"cannot load the CA bundle: {_ssl_reason(exc)}",
+                key="hubject.ca_bundle"))
 
-    if config.client_cert is None:
-        return context, None
-    try:
-        chain = certs.load_certificates(config.client_cert)
-    except CertificateError as exc:
-        raise exc.for_setting("hubject.client_cert") from exc
+    chain: list[x509.Certificate] = []
     key_path = config.client_key or config.client_cert
     key_setting = "hubject.client_key" if config.client_key else "hubject.client_cert"
-    try:
-        # Loaded here first: cryptography never prompts for a pass phrase, whereas
-        # OpenSSL would ask on the terminal for an encrypted key.
-        certs.load_private_key(key_path)
-    except CertificateError as exc:
-        raise exc.for_setting(key_setting) from exc
+    if config.client_cert is not None:
+        try:
+            chain = certs.load_certificates(config.client_cert)
+        except CertificateError as exc:
+            problems.append(exc.for_setting("hubject.client_cert"))
+    if key_path is not None and (chain or config.client_key is not None):
+        try:
+            # Loaded here first: cryptography never prompts for a pass phrase, whereas
+            # OpenSSL would ask on the terminal for an encrypted key.
+            certs.load_private_key(key_path)
+        except CertificateError as exc:
+            problems.append(exc.for_setting(key_setting))
     extra: list[x509.Certificate] = []
     if config.client_chain is not None:
         try:
             extra = certs.load_certificates(config.client_chain)
         except CertificateError as exc:
-            raise exc.for_setting("hubject.client_chain") from exc
+            problems.append(exc.for_setting("hubject.client_chain"))
+    if problems:
+        raise problems[0] if len(problems) == 1 else ConfigErrors(problems)
+    if config.client_cert is None or key_path is None:
+        return context, None
     _load_chain(context, [*chain, *extra], key_path, key_setting, config.client_cert)
     return context, chain[0]
 
@@ -160,6 +176,8 @@ class LoadedTls:
     #: Our client certificate, ``None`` when none is configured.
     certificate: CertificateInfo | None
     loaded_at: dt.datetime
+    #: Whether the certificate names the configured OperatorID (true when either is unset).
+    carries_operator_id: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,9 +192,16 @@ class ClientTls:
     """The TLS context in force for calls to Hubject, reloaded when its files change.
 
     Create it at start: it loads the files at once and raises ``CertificateError`` (a
-    ``ConfigError``, naming the setting and the file) when they cannot be used, so the
-    service fails fast. Then ``context()`` before each request returns the current
-    context, reloading first when the files changed.
+    ``ConfigError``, naming the setting and the file) when they cannot be used, when no
+    client certificate is configured, or when the certificate has expired or is not valid
+    yet: Hubject would refuse the connection, so none is attempted. Then ``context()``
+    before each request returns the current context, reloading first when the files
+    changed.
+
+    A rotated set replaces the one in force only if it is fit to present: a new
+    certificate that has expired, is not valid yet or names another OperatorID is refused
+    while the current one is good (logged once per set, counted in
+    ``client_certificate_reloads_total{result="refused"}``).
     """
 
     def __init__(
@@ -193,6 +218,7 @@ class ClientTls:
         self._now = now
         self._warned: set[tuple[bytes, int]] = set()
         self._loaded = self._load(_fingerprint(config))
+        self._refuse_at_start(self._loaded)
         self._checked_at = clock()
         self._failed_fingerprint: bytes | None = None
         self._announce(self._loaded, first=True)
@@ -214,10 +240,16 @@ class ClientTls:
             self.check()
         return self._loaded.context
 
+    def unusable(self) -> str | None:
+        """Why the certificate in force cannot be presented now (expired, not valid yet,
+        none), or ``None`` when it can. Callers refuse to connect rather than be refused."""
+        return self._unfit(self._loaded, check_operator=False)
+
     def check(self) -> bool:
         """Reload now if the files changed; return whether a new context is in force.
 
-        A set that fails to load is logged and counted; the previous context stays.
+        A set that fails to load, or a certificate unfit to replace a good one, is logged
+        and counted; the previous context stays.
         """
         self._checked_at = self._clock()
         fingerprint = _fingerprint(self._config)
@@ -227,13 +259,21 @@ class ClientTls:
         try:
             loaded = self._load(fingerprint)
         except ConfigError as exc:
-            if fingerprint != self._failed_fingerprint:
-                # Logged once per broken set, not at every check.
-                self._failed_fingerprint = fingerprint
-                _log.error("client certificate files changed but cannot be loaded; "
-                           "keeping the previous certificate", error=str(exc))
-            if self._metrics is not None:
-                self._metrics.client_cert_reloads.labels(result="error").inc()
+            self._keep_current(fingerprint, "error",
+                               "client certificate files changed but cannot be loaded; "
+                               "keeping the previous certificate", error=str(exc))
+            return False
+        refusal = self._unfit(loaded, check_operator=True)
+        if refusal is not None and self._unfit(self._loaded, check_operator=True) is None:
+            # Rotation must never trade a working certificate for one Hubject refuses.
+            self._keep_current(
+                fingerprint, "refused",
+                "rotated client certificate refused; keeping the current one",
+                reason=refusal,
+                file=str(self._config.client_cert),
+                current_not_after=(self._loaded.certificate.not_after.isoformat()
+                                   if self._loaded.certificate else None),
+            )
             return False
         self._failed_fingerprint = None
         self._loaded = loaded
@@ -241,6 +281,15 @@ class ClientTls:
             self._metrics.client_cert_reloads.labels(result="ok").inc()
         self._announce(loaded, first=False)
         return True
+
+    def _keep_current(self, fingerprint: bytes, result: str, message: str,
+                      **details: object) -> None:
+        if fingerprint != self._failed_fingerprint:
+            # Logged once per set, not at every check.
+            self._failed_fingerprint = fingerprint
+            _log.error(message, **details)
+        if self._metrics is not None:
+            self._metrics.client_cert_reloads.labels(result=result).inc()
 
     async def watch(self, sleep: Callable[[float], Awaitable[object]] = asyncio.sleep) -> None:
         """Check the files every ``cert_reload_interval_seconds`` until cancelled.
@@ -264,16 +313,38 @@ class ClientTls:
         info = None
         if cert is not None and self._config.client_cert is not None:
             info = certs.describe_certificate(cert, self._config.client_cert, now=self._now())
-            if self._config.operator_id and not certs.subject_carries_operator_id(
-                cert, self._config.operator_id
-            ):
-                _log.warning(
-                    "the client certificate's subject does not carry the OperatorID: "
-                    "Hubject will answer 017 (unauthorized)",
-                    operator_id=self._config.operator_id, subject=info.subject,
-                    file=str(self._config.client_cert),
-                )
-        return LoadedTls(context, fingerprint, info, self._now())
+        carries = bool(
+            cert is None
+            or not self._config.operator_id
+            or certs.subject_carries_operator_id(cert, self._config.operator_id)
+        )
+        return LoadedTls(context, fingerprint, info, self._now(), carries)
+
+    def _unfit(self, loaded: LoadedTls, *, check_operator: bool) -> str | None:
+        """Why ``loaded`` must not be presented to Hubject, or ``None``."""
+        info = loaded.certificate
+        if info is None:
+            return ("no client certificate is configured: Hubject refuses connections "
+                    "without one (set hubject.client_cert to the certificate Hubject issued)")
+        now = self._now()
+        if now >= info.not_after:
+            return (f"the certificate expired at {info.not_after.isoformat()}: Hubject "
+                    "refuses it; install the renewed certificate")
+        if now < info.not_before:
+            return (f"the certificate is not valid before {info.not_before.isoformat()}: "
+                    "Hubject refuses it until then (check the clock)")
+        if check_operator and not loaded.carries_operator_id:
+            return (f"the certificate's subject ({info.subject}) does not carry the "
+                    f"OperatorID {self._config.operator_id}: Hubject answers 017 to it")
+        return None
+
+    def _refuse_at_start(self, loaded: LoadedTls) -> None:
+        reason = self._unfit(loaded, check_operator=False)
+        if reason is None:
+            return
+        if loaded.certificate is None:
+            raise ConfigError("hubject.client_cert", reason)
+        raise CertificateError(loaded.certificate.path, reason, key="hubject.client_cert")
 
     def _announce(self, loaded: LoadedTls, *, first: bool) -> None:
         info = loaded.certificate
@@ -285,6 +356,13 @@ class ClientTls:
                       subject=info.subject, issuer=info.issuer,
                       not_after=info.not_after.isoformat(), days_left=info.days_left,
                       file=str(info.path))
+            if not loaded.carries_operator_id:
+                _log.warning(
+                    "the client certificate's subject does not carry the OperatorID: "
+                    "Hubject will answer 017 (unauthorized)",
+                    operator_id=self._config.operator_id, subject=info.subject,
+                    file=str(info.path),
+                )
         if self._metrics is not None:
             if info is not None:
                 self._metrics.client_cert_not_after.set(info.not_after.timestamp())

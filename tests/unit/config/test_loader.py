@@ -297,12 +297,12 @@ def test_urls_need_the_right_scheme_and_a_host(variable: str, value: str, key: s
 
 def test_urls_with_the_right_scheme_load() -> None:
     env = {
-        "HUBJECT_CONNECTOR_HUBJECT__BASE_URL": "http://127.0.0.1:8081/api/oicp",
+        "HUBJECT_CONNECTOR_HUBJECT__BASE_URL": "https://127.0.0.1:8081/api/oicp",
         "HUBJECT_CONNECTOR_BUS__RABBITMQ__URL": "amqps://user@broker.example:5671/%2F",
         "HUBJECT_CONNECTOR_BUS__EMBEDDED__WEBHOOK_URL": "https://backend.example/commands",
     }
     config = load_config(None, env)
-    assert config.hubject.url == "http://127.0.0.1:8081/api/oicp"
+    assert config.hubject.url == "https://127.0.0.1:8081/api/oicp"
 
 
 def test_value_rules() -> None:

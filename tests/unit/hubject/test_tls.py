@@ -15,7 +15,7 @@ from structlog.testing import capture_logs
 
 from hubject_connector import certs
 from hubject_connector.certs import CertificateError, DevPki
-from hubject_connector.config import HubjectConfig
+from hubject_connector.config import ConfigErrors, HubjectConfig
 from hubject_connector.errors import ConfigError
 from hubject_connector.hubject.tls import ClientTls, build_client_context
 from hubject_connector.metrics import HubjectMetrics
@@ -247,3 +247,108 @@ def test_watch_carries_on_when_a_file_vanishes_mid_rotation(files: DevPki, tmp_p
     assert naps == [5.0, 5.0, 5.0, 5.0]
     assert tls.certificate is not None
     assert tls.certificate.serial_number == rotated.serial_number
+
+
+def _rotate_to(files: DevPki, tmp_path: Path, **issue: object) -> int:
+    """Issue a client certificate with ``issue`` options and put it in place of the
+    current files; return its serial number."""
+    new_dir = tmp_path / f"rotated-{len(list(tmp_path.iterdir()))}"
+    new_dir.mkdir()
+    cert = certs.issue_client_certificate(files, new_dir / "c.pem", new_dir / "c.key",
+                                          **issue)  # type: ignore[arg-type]
+    shutil.copy(new_dir / "c.key", files.cpo_client_key)
+    shutil.copy(new_dir / "c.pem", files.cpo_client_cert)
+    return cert.serial_number
+
+
+@pytest.mark.parametrize(
+    ("issue", "reason"),
+    [
+        ({"not_before": dt.datetime(2020, 1, 1, tzinfo=dt.UTC),
+          "not_after": dt.datetime(2021, 1, 1, tzinfo=dt.UTC)}, "expired"),
+        ({"not_before": dt.datetime.now(dt.UTC) + dt.timedelta(days=3)}, "not valid before"),
+        ({"operator_id": "DE*XYZ"}, "does not carry the OperatorID DE*ABC"),
+    ],
+    ids=["expired", "not-yet-valid", "other-operator"],
+)
+def test_rotation_keeps_a_good_certificate_instead_of_one_hubject_refuses(
+    files: DevPki, tmp_path: Path, issue: dict[str, object], reason: str,
+) -> None:
+    registry = CollectorRegistry()
+    clock = Ticker()
+    tls = ClientTls(config_for(files), metrics=HubjectMetrics(registry), clock=clock)
+    current = tls.context()
+    serial = tls.certificate.serial_number if tls.certificate else None
+    _rotate_to(files, tmp_path, **issue)
+    with capture_logs() as logs:
+        for _ in range(2):
+            clock.now += 31
+            assert tls.context() is current
+    assert tls.certificate is not None
+    assert tls.certificate.serial_number == serial
+    refusals = [e for e in logs if "refused" in e["event"]]
+    assert len(refusals) == 1  # logged once per set, however often it is looked at
+    assert refusals[0]["log_level"] == "error"
+    assert reason in refusals[0]["reason"]
+    assert registry.get_sample_value(
+        "hubject_connector_client_certificate_reloads_total", {"result": "refused"}) == 2
+    # The renewed certificate that comes next is taken.
+    good = _rotate_to(files, tmp_path)
+    clock.now += 31
+    assert tls.context() is not current
+    assert tls.certificate.serial_number == good
+
+
+def test_rotation_replaces_a_certificate_that_has_expired_meanwhile(
+    files: DevPki, tmp_path: Path
+) -> None:
+    wall = [dt.datetime.now(dt.UTC)]
+    clock = Ticker()
+    cert_path, key_path = tmp_path / "short.pem", tmp_path / "short.key"
+    certs.issue_client_certificate(files, cert_path, key_path, valid_days=1)
+    config = config_for(files, client_cert=cert_path, client_key=key_path)
+    tls = ClientTls(config, clock=clock, now=lambda: wall[0])
+    wall[0] += dt.timedelta(days=2)
+    assert tls.unusable() is not None
+    new = certs.issue_client_certificate(files, tmp_path / "n.pem", tmp_path / "n.key",
+                                         valid_days=30)
+    shutil.copy(tmp_path / "n.key", key_path)
+    shutil.copy(tmp_path / "n.pem", cert_path)
+    clock.now += 31
+    tls.context()
+    assert tls.certificate is not None
+    assert tls.certificate.serial_number == new.serial_number
+    assert tls.unusable() is None
+
+
+def test_no_expired_and_no_missing_certificate_at_start(dev_pki: DevPki) -> None:
+    with pytest.raises(CertificateError) as expired:
+        ClientTls(config_for(dev_pki, client_cert=dev_pki.expired_client_cert,
+                             client_key=dev_pki.expired_client_key))
+    assert expired.value.key == "hubject.client_cert"
+    assert expired.value.path == dev_pki.expired_client_cert
+    assert "expired at" in str(expired.value)
+    with pytest.raises(ConfigError) as missing:
+        ClientTls(config_for(dev_pki, client_cert=None, client_key=None))
+    assert missing.value.key == "hubject.client_cert"
+    assert "no client certificate" in str(missing.value)
+
+
+def test_a_certificate_not_valid_yet_is_refused_at_start(dev_pki: DevPki, tmp_path: Path) -> None:
+    cert_path, key_path = tmp_path / "future.pem", tmp_path / "future.key"
+    certs.issue_client_certificate(
+        dev_pki, cert_path, key_path,
+        not_before=dt.datetime.now(dt.UTC) + dt.timedelta(days=1), valid_days=30)
+    with pytest.raises(CertificateError) as raised:
+        ClientTls(config_for(dev_pki, client_cert=cert_path, client_key=key_path))
+    assert raised.value.key == "hubject.client_cert"
+    assert "not valid before" in str(raised.value)
+
+
+def test_every_unusable_file_is_reported_at_once(dev_pki: DevPki, tmp_path: Path) -> None:
+    with pytest.raises(ConfigErrors) as raised:
+        build_client_context(config_for(dev_pki, ca_bundle=None,
+                                        client_key=tmp_path / "missing.key",
+                                        client_chain=tmp_path / "missing-chain.pem"))
+    assert [e.key for e in raised.value.errors] == [
+        "hubject.ca_bundle", "hubject.client_chain", "hubject.client_key"]
