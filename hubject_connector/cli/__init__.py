@@ -34,6 +34,7 @@ COMMAND_MODULES: list[str] = [
     "hubject_connector.cli.send",
     "hubject_connector.cli.simulator",
     "hubject_connector.cli.dlq",
+    "hubject_connector.cli.serve",
 ]
 
 PROG: Final = "hubject-connector"

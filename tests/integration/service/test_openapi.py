@@ -19,10 +19,24 @@ from typing import Any, Final
 
 import pytest
 import yaml
+from aiohttp import web
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 from openapi_schema_validator import OAS31Validator
+from prometheus_client import CollectorRegistry
 from schemathesis.specs.openapi.definitions import OPENAPI_31
+
+from hubject_connector.app import create_app
+from hubject_connector.bus.embedded import EmbeddedBus
+from hubject_connector.bus.embedded_api import http_api
+from hubject_connector.certs import DevPki
+from hubject_connector.config import Config
+from hubject_connector.inbound.commands import Commands
+from hubject_connector.inbound.connection import Connections
+from hubject_connector.inbound.handlers import Handlers
+from hubject_connector.inbound.metrics import InboundMetrics
+from hubject_connector.inbound.tls import ServerTls
+from tests.integration.service.harness import config_of, settings
 
 REPO: Final = Path(__file__).resolve().parents[3]
 OPENAPI: Final = REPO / "docs" / "openapi.yaml"
@@ -200,3 +214,73 @@ def test_the_inbound_paths_are_the_official_hubject_to_cpo_operations(
                if item["post" if "post" in item else "get"]["tags"] == ["inbound"]}
     official = {path for path in cpo_openapi["paths"] if "/providers/" in path}
     assert inbound == official
+
+
+# --- the document's paths are exactly the routes the servers register --------------------
+
+
+def routes(app: web.Application, prefix: str = "") -> set[tuple[str, str]]:
+    """(method, path without ``prefix``) of every route; HEAD only where GET is not."""
+    found = set()
+    for resource in app.router.resources():
+        path = resource.canonical
+        assert path.startswith(prefix), path
+        for route in resource:
+            found.add((route.method.lower(), path[len(prefix):]))
+    return {(m, p) for m, p in found if m != "head" or ("get", p) not in found}
+
+
+def documented(document: Mapping[str, Any], tag: str) -> set[tuple[str, str]]:
+    """(method, path) of every operation of the document tagged ``tag``."""
+    return {
+        (method, path)
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+        if method in HTTP_METHODS and tag in operation["tags"]
+    }
+
+
+@pytest.fixture
+def config(dev_pki: DevPki, tmp_path: Path) -> Config:
+    """A complete configuration (nothing is started from it)."""
+    return config_of(tmp_path, settings(dev_pki, tmp_path, hubject_url="https://127.0.0.1:1/api"))
+
+
+def test_the_inbound_routes_are_the_documented_ones(
+    document: dict[str, Any], config: Config
+) -> None:
+    metrics = InboundMetrics.for_registry(CollectorRegistry())
+    bus = EmbeddedBus(config.bus.embedded)
+    handlers = Handlers(
+        config.inbound, tls=ServerTls(config.inbound, metrics=metrics),
+        commands=Commands(bus, config.inbound, metrics), metrics=metrics,
+        connections=Connections(),
+    )
+    served = routes(handlers.application(), config.inbound.path_prefix)
+    assert len(served) == 4
+    assert served == documented(document, "inbound")
+
+
+def test_the_embedded_bus_routes_are_the_documented_ones(
+    document: dict[str, Any], config: Config
+) -> None:
+    served = routes(http_api(EmbeddedBus(config.bus.embedded)))
+    assert ("get", "/v1/results") in served
+    assert served == documented(document, "bus")
+
+
+def test_the_ops_routes_are_the_documented_ones(
+    document: dict[str, Any], config: Config
+) -> None:
+    served = routes(create_app(config))
+    assert served == {("get", "/metrics"), ("get", "/healthz"), ("get", "/readyz")}
+    assert served == documented(document, "ops")
+
+
+def test_every_path_belongs_to_one_of_the_three_servers(document: dict[str, Any]) -> None:
+    tags = {"inbound", "bus", "ops"}
+    for path, item in document["paths"].items():
+        operations = [op for method, op in item.items() if method in HTTP_METHODS]
+        assert operations, path
+        for operation in operations:
+            assert len(set(operation["tags"]) & tags) == 1, path
