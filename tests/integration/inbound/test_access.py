@@ -96,6 +96,15 @@ async def test_optional_mode_lets_a_client_without_certificate_in_but_not_a_wron
     assert len(stack.backend.commands) == 1
 
 
+async def test_plain_tls_asks_for_no_client_certificate(
+    embedded_stacks: StackFactory, dev_pki: DevPki
+) -> None:
+    stack = await embedded_stacks.start(client_cert_mode="off", client_ca=None)
+    status, answer = await post(start_url(stack.server.url), remote_start_body(),
+                                context=client_context(dev_pki))
+    assert (status, answer["Result"]) == (200, True)
+
+
 async def test_a_source_address_outside_the_allow_list_is_refused(
     embedded_stacks: StackFactory, simulator: Simulator, dev_pki: DevPki
 ) -> None:

@@ -12,12 +12,15 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+import pytest
+
 from hubject_connector.certs import DevPki
 from hubject_connector.simulator import Simulator
 from tests.integration.inbound.conftest import (
     EVCO_ID,
     EVSE_ID,
     Answer,
+    Behaviour,
     StackFactory,
     accept,
 )
@@ -144,16 +147,27 @@ async def test_a_late_reply_is_reported_to_the_backend_as_dropped(
                         operation="AuthorizeRemoteStop") == 1
 
 
-def wrong(command: dict[str, Any]) -> Answer:
+def wrong_type(command: dict[str, Any]) -> Answer:
     """Reply at once, but with a reply of another command's type."""
     return Answer({"result": True, "status_code": "000"},
                   reply_type="com.hubject-connector.reservation.stop.reply.v1")
 
 
-async def test_a_reply_of_the_wrong_type_is_refused_and_reported(
-    rabbit_stacks: StackFactory, simulator: Simulator, dev_pki: DevPki
+def contradicting(command: dict[str, Any]) -> Answer:
+    """Reply at once, but result true with a refusal's code (the contract forbids it)."""
+    return Answer({"result": True, "status_code": "400"})
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "words"),
+    [(wrong_type, "/type"), (contradicting, "/data/status_code")],
+    ids=["wrong-type", "breaks-the-contract"],
+)
+async def test_an_invalid_reply_is_not_used_and_is_reported_as_rejected(
+    rabbit_stacks: StackFactory, simulator: Simulator, dev_pki: DevPki,
+    behaviour: Behaviour, words: str,
 ) -> None:
-    stack = await rabbit_stacks.start(wrong)
+    stack = await rabbit_stacks.start(behaviour)
     async with simulator.emp(stack.server.url, ca=dev_pki.ca_cert, provider_id=PROVIDER) as emp:
         ack = await emp.remote_stop(str(uuid.uuid4()), EVSE_ID)
     assert (ack.result, ack.status_code.code) == (False, "501")
@@ -164,6 +178,6 @@ async def test_a_reply_of_the_wrong_type_is_refused_and_reported(
     assert result["outcome"] == "rejected"
     assert result["status_code"] == "022"
     assert result["message_id"] == backend.replies[0]["id"]
-    assert "/type" in result["reason"]
+    assert words in result["reason"]
     assert stack.metric("hubject_connector_inbound_command_timeouts_total",
                         operation="AuthorizeRemoteStop", reason="invalid_reply") == 1
