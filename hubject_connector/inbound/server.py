@@ -134,6 +134,13 @@ class InboundServer:
         self._watch = asyncio.create_task(tls.watch(), name="inbound-certificate-watch")
         self._previous_late_reply = self._bus.on_late_reply
         self._bus.on_late_reply = self._on_late_reply
+        if inbound.client_cert_mode == "off" and not inbound.allow_ips:
+            # A client certificate is public: anyone who reaches this port can put one in
+            # the header. Only the proxy may reach it.
+            log.warning("inbound.open_to_all",
+                        reason="client_cert_mode is 'off' and inbound.allow_ips is empty: "
+                               "restrict allow_ips to the TLS-terminating proxy",
+                        client_cert_header=inbound.client_cert_header)
         log.info("inbound.listening", url=self.url, client_cert_mode=inbound.client_cert_mode,
                  allow_ips=list(inbound.allow_ips),
                  reply_deadline_seconds=inbound.reply_deadline_seconds)
