@@ -8,10 +8,11 @@ because the standard library can only write a ``Decimal`` as a float (losing "0.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 import marshmallow
 
@@ -82,12 +83,156 @@ def issues_from(error: marshmallow.ValidationError) -> list[Issue]:
     return list(_walk(error.messages, ""))
 
 
-def parse_json(body: bytes | str) -> Any:
-    """Parse JSON text, numbers with fractions as ``Decimal``."""
+#: Deepest nesting of arrays and objects accepted; OICP's deepest message nests about 8.
+MAX_NESTING: Final = 64
+#: Longest number literal accepted anywhere, in characters. No OICP number needs more;
+#: the fields' own limits (``model``) are tighter and say what the field holds.
+MAX_NUMBER_CHARS: Final = 100
+#: Largest power of ten a number may have anywhere (1e100); beyond, it is refused before
+#: any conversion: ``1e1000000`` would take minutes to become an integer and a megabyte
+#: to write out.
+MAX_EXPONENT: Final = 100
+
+
+class _Refused:
+    """Stands in the parsed tree for a value refused while parsing, until it is reported
+    with its pointer. Never leaves ``parse_json``."""
+
+    __slots__ = ("message",)
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+
+class _DuplicateKeys(dict[str, Any]):
+    """An object that named some keys more than once (``duplicates``)."""
+
+    duplicates: list[str]
+
+
+class _Reader:
+    """The hooks ``json.loads`` calls for numbers, constants and objects."""
+
+    def __init__(self) -> None:
+        self.refused = False
+
+    def refuse(self, message: str) -> _Refused:
+        self.refused = True
+        return _Refused(message)
+
+    def integer(self, text: str) -> int | _Refused:
+        if len(text) > MAX_NUMBER_CHARS:
+            digits = len(text.lstrip("-"))
+            # Python would refuse beyond 4300 digits with advice about its own limits.
+            return self.refuse(f"is an integer of {digits} digits; no OICP number has more "
+                               f"than {MAX_NUMBER_CHARS}")
+        return int(text)
+
+    def number(self, text: str) -> Decimal | _Refused:
+        if len(text) > MAX_NUMBER_CHARS:
+            return self.refuse(f"is a number written with {len(text)} characters; no OICP "
+                               f"number needs more than {MAX_NUMBER_CHARS}")
+        value = Decimal(text)
+        if abs(value.adjusted()) > MAX_EXPONENT:
+            return self.refuse(f"is the number {text}, of the order of 10^{value.adjusted()}, "
+                               f"beyond what any OICP field holds (10^{MAX_EXPONENT} at most)")
+        return value
+
+    def constant(self, text: str) -> _Refused:
+        return self.refuse(f"is {text}, which is not a JSON number")
+
+    def object(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        result = dict(pairs)
+        if len(result) == len(pairs):
+            return result
+        # The last would silently win; which value the sender meant is a guess.
+        self.refused = True
+        counts = Counter(k for k, _ in pairs)
+        duplicated = _DuplicateKeys(result)
+        duplicated.duplicates = sorted(k for k, n in counts.items() if n > 1)
+        return duplicated
+
+
+def _text_of(body: bytes) -> str:
+    """``body`` as UTF-8 text; anything else (UTF-16 and UTF-32 included) is refused."""
+    if body[:2] in (b"\xff\xfe", b"\xfe\xff") or (len(body) >= 2 and 0 in body[:4]):
+        # JSON text starts with an ASCII character: NUL bytes beside it are UTF-16/32.
+        raise OicpValidationError([Issue(
+            "", "is not UTF-8: it looks like UTF-16 or UTF-32 (OICP bodies are UTF-8 JSON)")])
     try:
-        return json.loads(body, parse_float=Decimal)
-    except (ValueError, UnicodeDecodeError) as exc:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise OicpValidationError([Issue(
+            "", f"is not UTF-8: byte {exc.start} (0x{body[exc.start]:02x}) is {exc.reason} "
+                "(OICP bodies are UTF-8 JSON)")]) from exc
+
+
+def _nesting_issue(value: Any) -> Issue | None:
+    """An issue when ``value`` nests deeper than ``MAX_NESTING``.
+
+    Walked level by level, without recursion; exact type checks keep it cheap on large
+    bodies (``json.loads`` makes plain dicts and lists only).
+    """
+    level = [value]
+    depth = 1
+    while level:
+        if depth > MAX_NESTING:
+            return Issue("", f"nests deeper than {MAX_NESTING} levels of arrays and objects")
+        below: list[Any] = []
+        for item in level:
+            for child in item.values() if isinstance(item, dict) else item:
+                if type(child) is list or isinstance(child, dict):
+                    below.append(child)
+        level = below
+        depth += 1
+    return None
+
+
+def _refusals(value: Any) -> list[Issue]:
+    """The values refused while parsing, with their pointers."""
+    issues: list[Issue] = []
+    stack: list[tuple[Any, str]] = [(value, "")]
+    while stack:
+        item, pointer = stack.pop()
+        if isinstance(item, _Refused):
+            issues.append(Issue(pointer, item.message))
+        elif isinstance(item, dict):
+            if isinstance(item, _DuplicateKeys):
+                names = ", ".join(repr(k) for k in item.duplicates)
+                issues.append(Issue(pointer, f"names the key {names} more than once: "
+                                             "duplicate keys are refused"))
+            stack.extend((v, f"{pointer}/{_escape(str(k))}") for k, v in item.items())
+        elif isinstance(item, list):
+            stack.extend((v, f"{pointer}/{i}") for i, v in enumerate(item))
+    return issues
+
+
+def parse_json(body: bytes | str) -> Any:
+    """Parse JSON text, numbers with fractions as ``Decimal``.
+
+    Bounded for any input: bytes must be UTF-8; numbers longer than ``MAX_NUMBER_CHARS``
+    or beyond 10^``MAX_EXPONENT``, NaN and Infinity, duplicate keys and nesting deeper than
+    ``MAX_NESTING`` are refused with their pointers, before anything is converted.
+    Raises ``OicpValidationError``.
+    """
+    text = body if isinstance(body, str) else _text_of(body)
+    reader = _Reader()
+    try:
+        value = json.loads(text, parse_float=reader.number, parse_int=reader.integer,
+                           parse_constant=reader.constant, object_pairs_hook=reader.object)
+    except RecursionError as exc:
+        # json's scanner recurses once per level: a deep enough body exhausts the stack.
+        raise OicpValidationError([Issue(
+            "", f"nests deeper than {MAX_NESTING} levels of arrays and objects")]) from exc
+    except ValueError as exc:
         raise OicpValidationError([Issue("", f"is not valid UTF-8 JSON: {exc}")]) from exc
+    if reader.refused:
+        raise OicpValidationError(_refusals(value))
+    if text.count("[") + text.count("{") > MAX_NESTING and (
+        issue := _nesting_issue(value)
+    ) is not None:
+        raise OicpValidationError([issue])
+    return value
 
 
 def load(model: type[T], payload: Any) -> T:

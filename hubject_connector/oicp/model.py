@@ -34,6 +34,13 @@ from hubject_connector.oicp import patterns
 
 _MISSING: Final = dataclasses.MISSING
 
+#: JSON names of fields that hold personal data or secrets: left out of model reprs.
+PRIVATE_KEYS: Final = frozenset(
+    {"UID", "EvcoID", "PrintedNumber", "PIN", "HashedPIN", "LegacyHashData", "Salt", "Value"}
+)
+#: Patterns whose values are personal data or secrets, whatever the field's name.
+PRIVATE_PATTERNS: Final = frozenset({"UID", "EvcoID", "HashedPIN"})
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Rule:
@@ -86,9 +93,12 @@ def wire(
         max_items=max_items,
     )
     metadata = {"oicp": rule}
+    # Card UIDs, contract IDs, PINs and hashes stay out of the repr, and so out of debug
+    # logs, tracebacks and error reports that print a model.
+    shown = key not in PRIVATE_KEYS and pattern not in PRIVATE_PATTERNS
     if default is _MISSING:
-        return dataclasses.field(metadata=metadata)
-    return dataclasses.field(default=default, metadata=metadata)
+        return dataclasses.field(metadata=metadata, repr=shown)
+    return dataclasses.field(default=default, metadata=metadata, repr=shown)
 
 
 class OicpModel(Protocol):
@@ -246,15 +256,60 @@ class OicpString(fields.String):
         return value
 
 
+#: Digits an integer field holds unless its maximum says fewer (fits a signed 64-bit int).
+INTEGER_DIGITS: Final = 18
+#: Digits before the decimal point a decimal field holds unless its maximum says fewer.
+DECIMAL_INTEGER_DIGITS: Final = 15
+#: Decimal places a decimal field holds unless its rule says fewer.
+DECIMAL_PLACES: Final = 30
+
+
+def _digits_of(maximum: int | Decimal | None, default: int) -> int:
+    """Digits before the point that a field with this maximum can need."""
+    if maximum is None:
+        return default
+    return max(1, Decimal(maximum).copy_abs().adjusted() + 1)
+
+
+def _too_large(
+    digits: int, given: int, maximum: int | Decimal | None
+) -> marshmallow.ValidationError:
+    if maximum is not None:
+        # The range rule's own wording: the number is simply above the maximum.
+        return marshmallow.ValidationError(f"must be at most {maximum}")
+    return marshmallow.ValidationError(
+        f"has {given} digits before the decimal point, more than this field holds "
+        f"(at most {digits})"
+    )
+
+
 class OicpInteger(fields.Field[Any]):
-    """A JSON integer (not a boolean, not a fraction)."""
+    """A JSON integer (not a boolean, not a fraction) of at most ``digits`` digits.
+
+    The size is checked before any conversion: ``1e1000000`` is refused at once instead
+    of being expanded into a million-digit integer.
+    """
+
+    def __init__(self, maximum: int | Decimal | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.maximum = maximum
+        self.digits = _digits_of(maximum, INTEGER_DIGITS)
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            if isinstance(value, Decimal | float) and value == int(value):
-                return int(value)
+        if isinstance(value, bool) or not isinstance(value, int | Decimal | float):
             raise marshmallow.ValidationError("must be an integer")
-        return value
+        if isinstance(value, int):
+            if abs(value) >= 10**self.digits:
+                raise _too_large(self.digits, len(str(abs(value))), self.maximum)
+            return value
+        number = Decimal(repr(value)) if isinstance(value, float) else value
+        if not number.is_finite():
+            raise marshmallow.ValidationError("must be an integer")
+        if number and number.adjusted() >= self.digits:
+            raise _too_large(self.digits, number.adjusted() + 1, self.maximum)
+        if number != number.to_integral_value():
+            raise marshmallow.ValidationError("must be an integer")
+        return int(number)
 
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
         return value
@@ -275,12 +330,19 @@ class OicpBoolean(fields.Field[Any]):
 class OicpDecimal(fields.Field[Any]):
     """A JSON number kept as ``Decimal`` end to end, never a float.
 
-    ``places`` caps the decimal places (energy: 3, OICP "DecimalType").
+    ``places`` caps the decimal places (energy: 3, OICP "DecimalType"; else 30), and
+    ``maximum`` (else 15 digits) the digits before the point. Both are checked on the
+    number as given, before anything expands it (a huge exponent would write out as a
+    gigabyte).
     """
 
-    def __init__(self, places: int | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, places: int | None = None, maximum: int | Decimal | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.places = places
+        self.maximum = maximum
+        self.digits = _digits_of(maximum, DECIMAL_INTEGER_DIGITS)
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Decimal:
         if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
@@ -292,12 +354,12 @@ class OicpDecimal(fields.Field[Any]):
             raise marshmallow.ValidationError("must be a number") from exc
         if not number.is_finite():
             raise marshmallow.ValidationError("must be a finite number")
-        if self.places is not None:
-            exponent = number.as_tuple().exponent
-            if isinstance(exponent, int) and -exponent > self.places:
-                raise marshmallow.ValidationError(
-                    f"has more than {self.places} decimal places"
-                )
+        if number and number.adjusted() >= self.digits:
+            raise _too_large(self.digits, number.adjusted() + 1, self.maximum)
+        places = DECIMAL_PLACES if self.places is None else self.places
+        exponent = number.as_tuple().exponent
+        if isinstance(exponent, int) and -exponent > places:
+            raise marshmallow.ValidationError(f"has more than {places} decimal places")
         return number
 
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
@@ -455,9 +517,9 @@ def _field_for(info: FieldInfo) -> fields.Field[Any]:
     elif base is bool:
         inner = OicpBoolean()
     elif base is int:
-        inner = OicpInteger()
+        inner = OicpInteger(maximum=rule.maximum)
     elif base is Decimal:
-        inner = OicpDecimal(places=rule.places)
+        inner = OicpDecimal(places=rule.places, maximum=rule.maximum)
     elif base is datetime:
         inner = OicpDateTime()
     else:
