@@ -113,7 +113,7 @@ async def test_authorized_with_session_id_is_left_alone(
     assert _counted(registry, "AuthorizeStart", "answer-authorized-without-session-id") == 0
 
 
-async def test_an_unknown_code_with_result_true_is_passed_on_and_counted(
+async def test_an_unknown_status_code_with_result_true_is_passed_on_and_counted(
     dev_pki: DevPki, hubject: Hubject, registry: CollectorRegistry
 ) -> None:
     hubject.answer = {"Result": True, "StatusCode": {"Code": "777", "Description": "New"}}
@@ -128,7 +128,7 @@ async def test_an_unknown_code_with_result_true_is_passed_on_and_counted(
     ]
 
 
-async def test_an_unknown_code_with_result_false_is_a_refusal_with_that_code(
+async def test_an_unknown_status_code_with_result_false_is_a_refusal_with_that_code(
     dev_pki: DevPki, hubject: Hubject, registry: CollectorRegistry
 ) -> None:
     hubject.answer = {"Result": False, "StatusCode": {"Code": "777", "Description": "New"}}
@@ -141,7 +141,7 @@ async def test_an_unknown_code_with_result_false_is_a_refusal_with_that_code(
     assert hubject.calls == 1
 
 
-async def test_an_unknown_code_in_an_authorization_is_passed_on(
+async def test_an_unknown_status_code_in_an_authorization_is_passed_on(
     dev_pki: DevPki, hubject: Hubject, registry: CollectorRegistry
 ) -> None:
     hubject.answer = {"AuthorizationStatus": "NotAuthorized", "StatusCode": {"Code": "888"}}
