@@ -61,8 +61,8 @@ class InboundMetrics:
         self.refused_connections = Counter(
             "hubject_connector_inbound_refused_connections_total",
             "Connections closed before a request, by reason (no_client_certificate, "
-            "untrusted_client_certificate, tls_handshake_failed, handshake_timeout, "
-            "read_timeout).",
+            "untrusted_client_certificate, not_tls, closed_during_handshake, "
+            "tls_handshake_failed, handshake_timeout, read_timeout).",
             ("reason",),
             registry=registry,
         )

@@ -430,7 +430,12 @@ def refusal_reason(exc: BaseException) -> str:
     """The metric label of a failed handshake: why the client was refused."""
     if isinstance(exc, TimeoutError):
         return "handshake_timeout"
-    reason = _ssl_reason(exc) if isinstance(exc, ssl.SSLError) else ""
+    if not isinstance(exc, ssl.SSLError):
+        # The client went away mid-handshake (a TCP health check, a port scan).
+        return "closed_during_handshake" if isinstance(exc, OSError) else "tls_handshake_failed"
+    reason = _ssl_reason(exc)
+    if "HTTP_REQUEST" in reason:
+        return "not_tls"
     if "PEER_DID_NOT_RETURN_A_CERTIFICATE" in reason:
         return "no_client_certificate"
     if "CERTIFICATE_VERIFY_FAILED" in reason or "UNKNOWN_CA" in reason:

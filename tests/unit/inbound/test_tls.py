@@ -123,6 +123,8 @@ def test_an_expired_server_certificate_makes_the_server_unready(dev_pki: DevPki)
          "untrusted_client_certificate"),
         (ssl.SSLError(1, "[SSL: WRONG_VERSION_NUMBER] wrong version number"),
          "tls_handshake_failed"),
+        (ssl.SSLError(1, "[SSL: HTTP_REQUEST] http request"), "not_tls"),
+        (ConnectionResetError(), "closed_during_handshake"),
         (TimeoutError(), "handshake_timeout"),
     ],
 )
