@@ -1,0 +1,120 @@
+"""SIGTERM while work is in flight: handed back, never lost; the grace period is the limit.
+
+``serve`` as a process with the simulator as Hubject and a backend on the embedded bus's
+HTTP API (results on its webhook). The simulator holds a call so that the signal finds it
+in flight, deterministically.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hubject_connector.certs import DevPki
+from hubject_connector.simulator import Card, Simulator, SimulatorConfig
+from hubject_connector.simulator.emp import EmpCallError
+from tests.e2e.conftest import HttpBackend
+from tests.integration.flows import messages
+from tests.integration.service.harness import (
+    EVCO_ID,
+    EVSE_ID,
+    WAIT,
+    Backend,
+    ServeProcess,
+    settings,
+    write_config,
+)
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+async def simulator(dev_pki: DevPki) -> AsyncIterator[Simulator]:
+    """A running fake Hubject (it also plays the EMP calling the connector)."""
+    config = SimulatorConfig.from_dev_pki(dev_pki, cards=(Card(uid="04A1B2C3"),))
+    async with Simulator(config) as running:
+        yield running
+
+
+@pytest.fixture
+async def launched() -> AsyncIterator[list[ServeProcess]]:
+    """Processes a test launched; any still running at its end is killed."""
+    made: list[ServeProcess] = []
+    try:
+        yield made
+    finally:
+        for process in made:
+            await process.kill()
+
+
+async def serve(config: Path, launched: list[ServeProcess]) -> dict[str, Any]:
+    """Launch ``serve``; its started line."""
+    process = await ServeProcess.launch(config)
+    launched.append(process)
+    return await process.wait_started()
+
+
+async def test_a_status_push_in_flight_at_sigterm_is_pushed_after_the_restart(
+    dev_pki: DevPki, tmp_path: Path, simulator: Simulator, launched: list[ServeProcess],
+) -> None:
+    backend = HttpBackend()
+    await backend.start_webhook()
+    try:
+        data = settings(dev_pki, tmp_path, hubject_url=simulator.url,
+                        webhook_url=backend.webhook_url, grace=3.0)
+        data["flows"]["status_max_wait_seconds"] = 0.1
+        config = write_config(tmp_path / "connector.toml", data)
+        started = await serve(config, launched)
+        backend.messages_url = f"{started['bus_api']}/v1/messages"
+        upsert = messages.upsert("DE*ABC*E123456*1")
+        await backend.send(upsert)
+        assert (await backend.result(upsert["id"]))["outcome"] == "accepted"
+
+        held = simulator.faults.hold(operation="PushEvseStatus")
+        status = messages.status("DE*ABC*E123456*1", "Occupied", at=1)
+        await backend.send(status)
+        async with asyncio.timeout(WAIT):
+            await held.arrived.wait()
+        first = launched[-1]
+        first.signal(signal.SIGTERM)
+        # Hubject never answers the held push: the grace period ends the wait, and the
+        # status stays to be pushed, not lost.
+        assert await first.finish() == 0
+        assert not [r for r in backend.results if r["data"]["message_id"] == status["id"]]
+
+        started = await serve(config, launched)
+        backend.messages_url = f"{started['bus_api']}/v1/messages"
+        assert (await backend.result(status["id"]))["outcome"] == "accepted"
+        assert dict(simulator.state.evse_status_of("DE*ABC")) == {
+            "DE*ABC*E123456*1": "Occupied"}
+        held.release()
+    finally:
+        await backend.close()
+
+
+async def test_the_grace_period_ends_a_remote_start_the_backend_never_answers(
+    dev_pki: DevPki, tmp_path: Path, simulator: Simulator, launched: list[ServeProcess],
+) -> None:
+    backend = Backend(answer=None)
+    await backend.start()
+    try:
+        # The grace period (1 s) is shorter than the reply deadline (8 s): the shutdown
+        # does not wait for the deadline's answer.
+        data = settings(dev_pki, tmp_path, hubject_url=simulator.url, webhook_url=backend.url,
+                        grace=1.0)
+        started = await serve(write_config(tmp_path / "connector.toml", data), launched)
+        async with simulator.emp(started["inbound"], ca=dev_pki.ca_cert, timeout=WAIT) as emp:
+            remote_start = asyncio.create_task(emp.remote_start(EVSE_ID, EVCO_ID))
+            async with asyncio.timeout(WAIT):
+                await backend.received.wait()
+            launched[-1].signal(signal.SIGTERM)
+            with pytest.raises(EmpCallError):
+                await remote_start
+        assert await launched[-1].finish() == 0
+    finally:
+        await backend.stop()
