@@ -28,8 +28,8 @@ from hubject_connector.errors import BusError
 ORDERED_QUEUES: Final = frozenset({"evse", "pricing"})
 #: The queue of charge detail records, retried by FlowsConfig's CDR settings.
 CDR_QUEUE: Final = "cdr"
-#: Upper bound of the number of CDR retry delays (a misconfiguration with a tiny maximum
-#: delay would otherwise make millions of them).
+#: Upper bound of the number of CDR retry delays (a tiny maximum delay would otherwise make
+#: millions of them); the last one then covers the rest of the retry time.
 MAX_RETRY_DELAYS: Final = 100_000
 
 
@@ -49,7 +49,11 @@ def cdr_retry_delays(flows: FlowsConfig) -> tuple[float, ...]:
     delays: list[float] = []
     total = 0.0
     delay = flows.cdr_retry_initial_delay_seconds
-    while total < flows.cdr_retry_for_seconds and len(delays) < MAX_RETRY_DELAYS:
+    while total < flows.cdr_retry_for_seconds:
+        if len(delays) == MAX_RETRY_DELAYS - 1:
+            # The rest in one pause: retried as long as configured, just less often.
+            delays.append(flows.cdr_retry_for_seconds - total)
+            break
         step = min(delay, flows.cdr_retry_max_delay_seconds)
         delays.append(step)
         total += step

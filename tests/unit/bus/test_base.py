@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import pytest
 from hypothesis import given
@@ -21,6 +22,7 @@ from hubject_connector.bus.base import (
 from hubject_connector.bus.contract import ContractError, ContractIssue
 from hubject_connector.bus.factory import build_bus
 from hubject_connector.bus.rabbitmq import RabbitMQNames, backend_queues
+from hubject_connector.bus.topology import connector_queues
 from hubject_connector.config import BusConfig, EmbeddedBusConfig, RabbitMQConfig
 from hubject_connector.errors import BusError, ConfigError, TransportError
 
@@ -139,3 +141,13 @@ def test_factory_builds_the_configured_bus(tmp_path: Path) -> None:
     assert rabbit.retry_delays == (5.0, 30.0, 300.0)
     with pytest.raises(ConfigError, match=r"^bus\.kind: unknown bus"):
         build_bus(BusConfig(kind="kafka"))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("kind", ["embedded", "rabbitmq"])
+def test_factory_hands_the_queues_to_declare_to_either_bus(
+    kind: Literal["embedded", "rabbitmq"], tmp_path: Path
+) -> None:
+    config = BusConfig(kind=kind, embedded=EmbeddedBusConfig(path=tmp_path / "q.sqlite3"))
+    bus = build_bus(config, queues=connector_queues())
+    assert bus.queues == connector_queues()
+    assert build_bus(config).queues == ()
