@@ -13,8 +13,10 @@ period; whatever is left stays in the state store for the next start.
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import time
-from typing import Final
+from typing import Any, Final
 
 import structlog
 from prometheus_client import CollectorRegistry
@@ -40,6 +42,18 @@ _log = structlog.get_logger(__name__)
 #: Most status changes handled at once: they are committed together (group commit).
 MAX_STATUS_PREFETCH: Final = 1000
 MIN_STATUS_PREFETCH: Final = 64
+
+
+async def _cancel(consumer: Consumer, grace: float) -> None:
+    """Cancel ``consumer``, letting its handlers finish for at most ``grace`` seconds.
+
+    Both adapters take ``grace``; the ``Consumer`` interface does not declare it (yet).
+    """
+    cancel: Any = consumer.cancel
+    if "grace" in inspect.signature(cancel).parameters:
+        await cancel(grace=grace)
+    else:
+        await cancel()
 
 
 class Flows:
@@ -115,11 +129,14 @@ class Flows:
         deadline = time.monotonic() + max(0.0, grace)
         self._running = False
         consumers, self._consumers = self._consumers, []
-        for consumer in consumers:
-            try:
-                await consumer.cancel()
-            except Exception as exc:  # the bus went away: its messages return by themselves
-                _log.warning("flows.consumer_cancel_failed", error=repr(exc))
+        # All at once: each lets its handlers finish within the grace period.
+        outcomes = await asyncio.gather(
+            *(_cancel(consumer, max(0.0, deadline - time.monotonic())) for consumer in consumers),
+            return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                # The bus went away: its messages return to the queue by themselves.
+                _log.warning("flows.consumer_cancel_failed", error=repr(outcome))
         for flow in self.flows.values():
             try:
                 await flow.stop(max(0.0, deadline - time.monotonic()))

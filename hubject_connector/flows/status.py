@@ -40,11 +40,13 @@ import structlog
 
 from hubject_connector.bus.base import IncomingMessage
 from hubject_connector.bus.contract import Envelope, MessageType
-from hubject_connector.flows.delivery import Flow, FlowParts, refusal_reason
+from hubject_connector.flows.delivery import Flow, FlowParts, connector_refusal, refusal_reason
 from hubject_connector.flows.results import Origin, Verdict
 from hubject_connector.hubject.errors import OicpStatusError
+from hubject_connector.oicp.codec import OicpValidationError
 from hubject_connector.state.base import StateStore, StatusChange, StatusRecorded
 from hubject_connector.translate import outbound
+from hubject_connector.translate.errors import TranslationError
 
 _log = structlog.get_logger(__name__)
 
@@ -235,7 +237,12 @@ class StatusBatcher:
             async with store.exclusive(OPERATION):
                 batch = await store.pending_statuses(self.batch_size)
                 for operator_id, changes in by_operator(batch).items():
-                    await self._push_update(operator_id, changes)
+                    try:
+                        await self._push_update(operator_id, changes)
+                    except (TranslationError, OicpValidationError) as exc:
+                        # Checked at the intake, so not expected; but a pending change
+                        # that can never be sent must not hold up every later push.
+                        await self._unsendable(changes, exc)
         except BaseException:
             # Not pushed: the changes are still due (and with them, those since).
             self._count += count
@@ -282,6 +289,15 @@ class StatusBatcher:
         for change in done:
             await self._flow.publish(origin_of(change),
                                      Verdict.refused_by_hubject(exc, reason=reason))
+
+    async def _unsendable(self, changes: Sequence[StatusChange],
+                          exc: TranslationError | OicpValidationError) -> None:
+        """Statuses that cannot become a valid push: mark them done, publish ``rejected``."""
+        _log.error("flows.status_unsendable", error=str(exc), count=len(changes))
+        done = await self._parts.store.mark_statuses_sent(changes)
+        reason = connector_refusal(exc, "EVSE status")
+        for change in done:
+            await self._flow.publish(origin_of(change), Verdict.refused_by_connector(reason))
 
     async def _push_full_load(self, operator_id: str | None) -> None:
         """Send every latest status (of one operator, or all) as fullLoad (lock held)."""

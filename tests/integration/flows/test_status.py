@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 from hubject_connector.state.base import StatusChange
@@ -192,3 +193,32 @@ async def test_a_periodic_full_refresh_sends_every_known_status(env: FlowEnv) ->
 
     await eventually(refreshed, "a fullLoad of both statuses")
     assert statuses_of(env) == {EVSE_1: "Available", EVSE_2: "Available"}
+
+
+async def test_pending_statuses_are_pushed_when_the_flows_stop(env: FlowEnv) -> None:
+    connector = await env.connector(status_max_wait_seconds=60.0)
+    change = await env.backend.send(messages.status(EVSE_1, "Reserved"))
+    assert connector.store is not None
+    store = connector.store
+    await eventually(lambda: _pending(store, 1), "the change stored as pending")
+    assert env.records("PushEvseStatus") == []
+
+    await connector.stop(grace=10.0)
+
+    assert statuses_of(env) == {EVSE_1: "Reserved"}
+    assert (await env.backend.result(change))["outcome"] == "accepted"
+
+
+async def test_a_message_breaking_the_contract_is_dead_lettered_with_a_result(
+    env: FlowEnv,
+) -> None:
+    await env.connector()
+    doc = messages.status("DE*ABC*E123456*1", "Available")
+    doc["data"]["evse_id"] = "not an EvseID"
+    await env.backend.bus.publish(doc["type"], json.dumps(doc).encode(), message_id=doc["id"])
+    result = await env.backend.result(doc["id"])
+
+    assert result["outcome"] == "dead_lettered"
+    assert "/data/evse_id" in result["reason"]
+    (letter,) = await env.backend.dead_letters()
+    assert "/data/evse_id" in letter.reason
