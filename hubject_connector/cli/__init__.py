@@ -7,6 +7,10 @@ the exit code; an ``async def`` handler is run with ``asyncio.run``.
 
 Exit codes: 0 success, 1 the command ran and found a problem (e.g. an invalid message),
 2 bad usage or bad configuration, 130 interrupted.
+
+What a person sees: every error line on stderr starts with ``hubject-connector: ``
+(``error``), every configuration problem is listed at once, and logs are console lines
+on a terminal and JSON lines otherwise, unless a format was chosen.
 """
 
 from __future__ import annotations
@@ -46,6 +50,20 @@ EXIT_USAGE: Final = 2
 EXIT_INTERRUPTED: Final = 130
 
 
+def error(message: str) -> None:
+    """Write ``message`` on stderr, each line prefixed ``hubject-connector: ``."""
+    for line in message.splitlines() or [""]:
+        print(f"{PROG}: {line}", file=sys.stderr)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with the one error prefix (subcommands would print their own name)."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{PROG}: {message} (see {self.prog} --help)\n")
+
+
 def print_usage(parser: argparse.ArgumentParser) -> int:
     """Handler of a command group run without a subcommand: its help, as a usage error."""
     parser.print_help(sys.stderr)
@@ -57,19 +75,20 @@ def read_input(file: str) -> bytes | None:
     try:
         return sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
     except OSError as exc:
-        print(f"cannot read {file}: {exc.strerror or exc}", file=sys.stderr)
+        error(f"cannot read {file}: {exc.strerror or exc}")
         return None
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The parser with the global options and every registered subcommand."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=PROG,
         description="A CPO-side OICP 2.3 connector to the Hubject eRoaming platform.",
     )
     parser.add_argument(
         "--log-format", choices=LOG_FORMATS, default=None,
-        help="log line format (default: $HUBJECT_CONNECTOR_LOGGING__FORMAT or json)",
+        help="log line format (default: $HUBJECT_CONNECTOR_LOGGING__FORMAT, else console "
+             "on a terminal and json otherwise)",
     )
     parser.add_argument(
         "--log-level", choices=LOG_LEVELS, default=None,
@@ -119,7 +138,9 @@ def config_from_args(
     return config
 
 
-def _from_env(value: str | None, variable: str, choices: Sequence[str], default: str) -> str:
+def _from_env(
+    value: str | None, variable: str, choices: Sequence[str], default: str | None
+) -> str | None:
     # Only to choose how to log before the configuration is read; an invalid value is
     # reported by the loader, not here.
     given = os.environ.get(variable, "").strip().lower()
@@ -128,11 +149,11 @@ def _from_env(value: str | None, variable: str, choices: Sequence[str], default:
     return given if given in choices else default
 
 
-def print_config_errors(error: ConfigError) -> None:
+def print_config_errors(problem: ConfigError) -> None:
     """Write each configuration problem as ``key: problem`` on stderr."""
-    errors = error.errors if isinstance(error, ConfigErrors) else [error]
+    errors = problem.errors if isinstance(problem, ConfigErrors) else [problem]
     for item in errors:
-        print(f"{item.key}: {item.message}", file=sys.stderr)
+        error(f"{item.key}: {item.message}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -153,10 +174,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     log_format = _from_env(args.log_format, "HUBJECT_CONNECTOR_LOGGING__FORMAT", LOG_FORMATS,
-                           "json")
+                           None)
     configure_logging(
-        "console" if log_format == "console" else "json",
-        _from_env(args.log_level, "HUBJECT_CONNECTOR_LOGGING__LEVEL", LOG_LEVELS, "info"),
+        # None: console lines when a person reads stderr on a terminal, JSON otherwise.
+        "console" if log_format == "console" else "json" if log_format == "json" else None,
+        _from_env(args.log_level, "HUBJECT_CONNECTOR_LOGGING__LEVEL", LOG_LEVELS, "info")
+        or "info",
     )
     if getattr(args, "handler", None) is None:
         parser.print_help(sys.stderr)
@@ -167,7 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print_config_errors(exc)
         return EXIT_USAGE
     except ConnectorError as exc:
-        print(f"{PROG}: {exc}", file=sys.stderr)
+        error(str(exc))
         return EXIT_PROBLEM
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +69,7 @@ def register(subparsers: Any) -> None:
 def _check_operator_id(value: str) -> bool:
     if patterns.matches("OperatorID", value):
         return True
-    print(f"--operator-id: {value!r} is not an OperatorID (e.g. DE*ABC)", file=sys.stderr)
+    cli.error(f"--operator-id: {value!r} is not an OperatorID (e.g. DE*ABC)")
     return False
 
 
@@ -105,8 +104,7 @@ def csr_command(args: argparse.Namespace) -> int:
     key_path = out / f"{stem}-client.key"
     csr_path = out / f"{stem}-client.csr"
     if key_path.exists() and not args.force:
-        print(f"{key_path} exists: not overwriting a private key (use --force)",
-              file=sys.stderr)
+        cli.error(f"{key_path} exists: not overwriting a private key (use --force)")
         return cli.EXIT_PROBLEM
     try:
         key_pem, csr_pem = certs.make_csr(
@@ -114,7 +112,7 @@ def csr_command(args: argparse.Namespace) -> int:
             rsa_bits=args.rsa_bits, email=args.email,
         )
     except ValueError as exc:
-        print(f"certs csr: {exc}", file=sys.stderr)
+        cli.error(f"certs csr: {exc}")
         return cli.EXIT_USAGE
     certs.write_private(key_path, key_pem)
     certs.write_public(csr_path, csr_pem)

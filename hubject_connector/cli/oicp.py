@@ -76,7 +76,7 @@ def validate_command(args: argparse.Namespace) -> int:
     """Handler of ``oicp validate``."""
     name = resolve_message_name(args.message)
     if name is None:
-        print(f"unknown OICP message {args.message!r}; known messages:", file=sys.stderr)
+        cli.error(f"unknown OICP message {args.message!r}; known messages:")
         for known in known_message_names():
             print(f"  {known}", file=sys.stderr)
         print(f"or an operation name: {', '.join(OPERATIONS)}", file=sys.stderr)

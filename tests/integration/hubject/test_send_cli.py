@@ -113,3 +113,57 @@ async def test_send_refuses_an_operation_hubject_calls(
     assert code == 2
     assert "PushEvseStatus" in err
     assert simulator.requests == []
+
+
+async def test_send_says_not_authorized_on_stderr(
+    tmp_path: Path, config_file: Path, simulator: Simulator
+) -> None:
+    message = tmp_path / "start.json"
+    message.write_text(json.dumps({
+        "OperatorID": OPERATOR_ID, "EvseID": "DE*ABC*E1234*1",
+        "Identification": {"RFIDMifareFamilyIdentification": {"UID": "0BADCAFE"}},
+    }))
+    code, out, err = await send("AuthorizeStart", str(message), "--config", str(config_file))
+    assert code == 1
+    assert json.loads(out)["AuthorizationStatus"] == "NotAuthorized"
+    [line] = err.splitlines()
+    assert line.startswith("hubject-connector: AuthorizeStart: Hubject answered NotAuthorized, "
+                           "status 102")
+    assert "0BADCAFE" not in err
+
+
+async def test_send_says_what_it_changed_in_the_message(
+    tmp_path: Path, config_file: Path, simulator: Simulator
+) -> None:
+    start = {
+        "Type": "Start",
+        "SessionID": "5e7c1a2b-0d3f-4a6e-9b8c-1f2e3d4c5b6a",
+        "EvseID": "DE*ABC*E1234*1",
+        "ChargingStart": "2024-03-01T09:05:00Z",
+        "SessionStart": "2024-03-01T10:00:00+01:00",
+        "OperatorID": OPERATOR_ID,
+        "Comment": "not an OICP field",
+    }
+    message = tmp_path / "start.json"
+    message.write_text(json.dumps(start))
+    _, _, err = await send("ChargingNotifications", str(message), "--config",
+                           str(config_file))
+    notes = [line for line in err.splitlines() if line.startswith("hubject-connector: note: ")]
+    assert notes == [
+        'hubject-connector: note: /ChargingStart: sent as "2024-03-01T09:05:00+00:00" '
+        '(the file has "2024-03-01T09:05:00Z")',
+        "hubject-connector: note: /Comment: not sent: not a field of this message",
+    ]
+    [sent] = simulator.requests_of("ChargingNotifications")
+    body = json.loads(sent.raw_body)
+    assert body["ChargingStart"] == "2024-03-01T09:05:00+00:00"
+    assert "Comment" not in body
+
+
+async def test_send_says_nothing_about_a_message_sent_as_written(
+    tmp_path: Path, config_file: Path, simulator: Simulator
+) -> None:
+    message = tmp_path / "status.json"
+    message.write_text(json.dumps(STATUS_PUSH))
+    code, _, err = await send("PushEvseStatus", str(message), "--config", str(config_file))
+    assert (code, err) == (0, "")
