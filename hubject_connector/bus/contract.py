@@ -37,6 +37,8 @@ documents exactly these names, so change both together:
   (400 with the ``ContractError`` text otherwise). Every connector-to-backend message
   (commands, authorization replies, delivery results) is POSTed to the webhook; for a
   command the response body is the reply envelope, for the others any 2xx will do.
+  Authorization replies and delivery results can also be read with
+  ``GET /v1/results?after=<cursor>``, with or without a webhook.
 * Commands carry the ``deadline`` extension; a reply after it is not used.
 """
 

@@ -26,7 +26,7 @@ from tests.integration.bus.conftest import (
     status_dict,
     status_event,
 )
-from tests.unit.bus_contract.documents import fenced_blocks
+from tests.unit.bus_contract.documents import fenced_blocks, http_example
 
 CLOUDEVENTS = {"Content-Type": "application/cloudevents+json"}
 
@@ -288,3 +288,19 @@ async def test_build_bus_serves_the_http_api_unless_told_not_to(embedded_kit: Bu
     assert serving.http_url is not None
     assert quiet.http_url is None
     assert (await call("GET", f"{serving.http_url}/v1/results"))[0] == 200
+
+
+async def test_the_answers_have_the_fields_docs_contract_md_shows(embedded_kit: BusKit) -> None:
+    bus, url = await served(embedded_kit)
+    result = make_delivery_result(status_event().id, Outcome.ACCEPTED, status_code="000")
+    await bus.publish(str(MessageType.DELIVERY_RESULT), result)
+    assert (await call("POST", f"{url}/v1/messages", b"{"))[0] == 400
+
+    documented = http_example("GET /v1/results?")
+    real = (await call("GET", f"{url}/v1/results"))[1]
+    assert set(real) == set(documented)
+    assert set(real["results"][0]) == set(documented["results"][0])
+    documented = http_example("GET /v1/dead-letters?")
+    real = (await call("GET", f"{url}/v1/dead-letters"))[1]
+    assert set(real) == set(documented)
+    assert set(real["dead_letters"][0]) == set(documented["dead_letters"][0])

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 import aio_pika
+import aio_pika.exceptions
 import pytest
 
 from hubject_connector.bus.base import IncomingMessage, QueueSpec, RetryLater
@@ -18,6 +20,7 @@ from hubject_connector.bus.contract import (
     parse_envelope,
 )
 from hubject_connector.bus.rabbitmq import RabbitMQBus, RabbitMQNames
+from hubject_connector.bus.topology import connector_queues
 from tests.integration.bus.conftest import (
     COMMANDS,
     EVSE_STATUS,
@@ -36,6 +39,7 @@ from tests.integration.bus.conftest import (
     start_worker,
     status_event,
 )
+from tests.unit.bus_contract.documents import dead_letter_headers
 
 DELIVERY_RESULT = str(MessageType.DELIVERY_RESULT)
 RESULTS = "backend.results"
@@ -282,10 +286,17 @@ async def test_dead_letter_carries_reason_headers_and_the_original(rabbit_kit: B
         raw = await queue.get(no_ack=False)
         assert raw.body == sent.to_bytes()
         headers = raw.headers or {}
+        # Exactly the headers docs/contract.md lists, added to the message's own.
+        assert set(headers) - {"x-tenant"} == set(dead_letter_headers())
         assert headers["x-death-reason"] == "LookupError: no such EVSE at the backend"
         assert headers["x-error"] == "builtins.LookupError"
+        # The broker's name of the queue, as any AMQP tool shows it.
         assert headers["x-original-queue"] == names.queue(spec.name)
+        assert headers["x-original-routing-key"] == EVSE_STATUS
         assert headers["x-original-message-id"] == sent.id
+        assert raw.message_id != sent.id
+        assert headers["x-retries"] == "0"
+        assert datetime.fromisoformat(str(headers["x-dead-lettered-at"])).tzinfo is not None
         assert headers["x-tenant"] == "eu-1"
         await raw.nack(requeue=True)
     # Reading it did not take it away.
@@ -451,3 +462,43 @@ async def test_a_results_queue_the_backend_declared_its_own_way_is_kept_and_boun
         assert parse_envelope(got.body) == result
         await got.ack()
     assert (await queues_by_name(kit))[names.queue(RESULTS)]["type"] == "classic"
+
+
+async def test_a_backend_publishing_as_the_contract_says_learns_what_was_not_stored(
+    rabbit_kit: BusKit,
+) -> None:
+    """docs/contract.md: confirms and mandatory=True; a return or a 404 means retry later."""
+    kit = rabbit_kit
+    names = RabbitMQNames(kit.config.rabbitmq)
+    sent = status_event()
+    connection = await aio_pika.connect(kit.config.rabbitmq.url)
+    async with connection:
+
+        async def publish(routing_key: str) -> str:
+            channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+            try:
+                exchange = await channel.get_exchange(names.exchange, ensure=False)
+                await exchange.publish(
+                    aio_pika.Message(sent.to_bytes(), message_id=sent.id),
+                    routing_key=routing_key,
+                    mandatory=True,
+                )
+            except aio_pika.exceptions.PublishError:
+                return "returned"
+            except aio_pika.exceptions.ChannelNotFoundEntity:
+                return "no exchange"
+            finally:
+                if not channel.is_closed:
+                    await channel.close()
+            return "confirmed"
+
+        # The connector never ran on this broker: there is no exchange yet.
+        assert await publish(EVSE_STATUS) == "no exchange"
+        connector = await kit.connected(queues=connector_queues())
+        assert await publish(EVSE_STATUS) == "confirmed"
+        assert await publish("com.hubject-connector.evse.statu.v1") == "returned"  # a typo
+
+    got = Collector()
+    await connector.consume("evse-status", got)
+    [message] = await got.wait_for(1)
+    assert message.envelope == sent

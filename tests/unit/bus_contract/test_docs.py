@@ -9,6 +9,16 @@ from typing import Any
 
 import pytest
 
+from hubject_connector.bus.base import (
+    DEAD_LETTER_HEADERS,
+    DEAD_LETTERED_AT_HEADER,
+    ERROR_HEADER,
+    ORIGINAL_MESSAGE_ID_HEADER,
+    ORIGINAL_QUEUE_HEADER,
+    ORIGINAL_ROUTING_KEY_HEADER,
+    REASON_HEADER,
+    RETRIES_HEADER,
+)
 from hubject_connector.bus.contract import (
     MESSAGE_SPECS,
     TYPE_PREFIX,
@@ -18,7 +28,12 @@ from hubject_connector.bus.contract import (
     Outcome,
     parse_envelope,
 )
-from tests.unit.bus_contract.documents import CONTRACT_MD, fenced_blocks
+from tests.unit.bus_contract.documents import (
+    CONTRACT_MD,
+    dead_letter_headers,
+    fenced_blocks,
+    http_example,
+)
 
 JSON_EXAMPLES = fenced_blocks("json")
 
@@ -106,3 +121,26 @@ def test_documented_error_lines_are_what_the_connector_says(
     assert len(lines) == 6
     for line in lines:
         assert line in documented
+
+
+def test_the_dead_letter_headers_documented_are_those_the_bus_adds() -> None:
+    assert set(dead_letter_headers()) == DEAD_LETTER_HEADERS
+    assert {
+        REASON_HEADER, ERROR_HEADER, ORIGINAL_QUEUE_HEADER, ORIGINAL_ROUTING_KEY_HEADER,
+        ORIGINAL_MESSAGE_ID_HEADER, RETRIES_HEADER, DEAD_LETTERED_AT_HEADER,
+    } == DEAD_LETTER_HEADERS
+
+
+def test_the_http_examples_are_pages_of_valid_messages() -> None:
+    page = http_example("GET /v1/results?")
+    items: list[dict[str, Any]] = page["results"]
+    [item] = items
+    message = parse_envelope(json.dumps(item["message"]).encode())
+    assert message.type is MessageType.DELIVERY_RESULT
+    assert (item["id"], item["correlation_id"], item["type"]) == (
+        message.id, message.correlation_id, str(message.type)
+    )
+    assert page["next"] == item["cursor"]
+    letters = http_example("GET /v1/dead-letters?")
+    listed: list[dict[str, Any]] = letters["dead_letters"]
+    assert letters["next"] == listed[0]["cursor"]
