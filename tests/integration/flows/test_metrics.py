@@ -1,0 +1,35 @@
+"""The flows' metrics, as Prometheus shows them after real traffic."""
+
+from __future__ import annotations
+
+from prometheus_client import generate_latest
+
+from tests.integration.flows import messages
+from tests.integration.flows.conftest import FlowEnv
+
+
+async def test_each_flow_counts_what_became_of_its_messages(env: FlowEnv) -> None:
+    connector = await env.connector()
+    backend = env.backend
+    env.simulator.faults.http_503(3, operation="ChargeDetailRecord")
+    cdr = await backend.send(messages.cdr())
+    await backend.result(cdr)
+    newer = await backend.send(messages.status("DE*ABC*E1", "Occupied", at=2))
+    await backend.result(newer)
+    older = await backend.send(messages.status("DE*ABC*E1", "Available", at=1))
+    await backend.result(older)
+
+    def value(name: str, **labels: str) -> float:
+        return connector.metric(f"hubject_connector_flow_{name}", **labels)
+
+    # The CDR: taken twice (a retry after three 503s), delivered once.
+    assert value("messages_consumed_total", flow="cdr") == 2
+    assert value("messages_retried_total", flow="cdr") == 1
+    assert value("messages_delivered_total", flow="cdr") == 1
+    assert value("delivery_delay_seconds_count", flow="cdr") == 1
+    assert value("messages_consumed_total", flow="evse-status") == 2
+    assert value("messages_delivered_total", flow="evse-status") == 1
+    assert value("messages_dropped_total", flow="evse-status") == 1
+    assert value("status_batch_size_count") >= 1
+    exposition = generate_latest(connector.registry).decode()
+    assert 'hubject_connector_flow_messages_delivered_total{flow="cdr"} 1.0' in exposition
