@@ -482,12 +482,20 @@ def _evse_data_record() -> st.SearchStrategy[evse.EvseDataRecord]:
         # Spec: OpeningTimes is mandatory when the EVSE is not open around the clock.
         open_24_hours = draw(st.booleans())
         times = st.none() | opening_times if open_24_hours else opening_times
+        # Spec: RenewableEnergy is true only where no grey energy is used.
+        renewable = draw(st.booleans())
+        green = [e for e in evse.EnergyType if e not in evse.GREY_ENERGY]
+        source = from_model(evse.EnergySource, energy=st.none() | st.sampled_from(green))
+        sources = st.none() | st.lists(source, max_size=LIST_MAX) if renewable else st.none() | (
+            st.lists(from_model(evse.EnergySource), max_size=LIST_MAX))
         return draw(
             from_model(
                 model,
                 is_open_24_hours=st.just(open_24_hours),
                 opening_times=times,
                 payment_options=payment_options,
+                renewable_energy=st.just(renewable),
+                energy_source=sources,
             )
         )
 

@@ -50,6 +50,13 @@ CONSUMED_ENERGY_LIMIT = spec_rule(
     "greater than 1000 kWh is unusual, likely given in watts)",
     wording=f"must be at most {CONSUMED_ENERGY_MAX}",
 )
+SIGNED_VALUES_LIMIT = spec_rule(
+    "cdr-signed-values-limit",
+    source="02 CPO Services and Operations, eRoamingChargeDetailRecord, SignedMeteringValues: "
+    "\"In total you can provide maximum 10 metering signature values\" (the OpenAPI sets no "
+    "maxItems)",
+    wording=f"has {{count}} items, allows at most {SIGNED_METERING_VALUES_MAX}",
+)
 TIME_ORDER = spec_rule(
     "time-order",
     source="02 CPO Services and Operations, eRoamingChargeDetailRecord and "
@@ -234,6 +241,7 @@ class ChargeDetailRecord:
     consumed_energy: Decimal = wire(
         "ConsumedEnergy", places=ENERGY_PLACES, minimum=0, maximum=CONSUMED_ENERGY_MAX
     )
+    # SIGNED_VALUES_LIMIT.
     signed_metering_values: list[SignedMeteringValue] | None = wire(
         "SignedMeteringValues", default=None, max_items=SIGNED_METERING_VALUES_MAX
     )

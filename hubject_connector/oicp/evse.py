@@ -57,6 +57,13 @@ OPENING_TIMES_WHEN_NOT_24_HOURS = spec_rule(
     "case that the charging station cannot be accessed around the clock\"",
     wording="is mandatory when IsOpen24Hours is false",
 )
+RENEWABLE_ENERGY_CONSISTENT = spec_rule(
+    "renewable-energy-consistent",
+    source="03 CPO Data Types, EvseDataRecordType, RenewableEnergy: \"If the Charging Station "
+    "provides only renewable energy then the value MUST be true, if it use grey energy then "
+    "value MUST be false\"",
+    wording="must be false: EnergySource lists {energy}, which is not renewable",
+)
 POWER_NOT_NEGATIVE = spec_rule(
     "power-not-negative",
     source="03 CPO Data Types, ChargingFacilityType Power (kW), EvseDataRecordType MaxCapacity "
@@ -186,6 +193,12 @@ class EnergyType(StrEnum):
     NUCLEAR_ENERGY = "NuclearEnergy"
     PETROLEUM = "Petroleum"
     NATURAL_GAS = "NaturalGas"
+
+
+#: The energy types that are not renewable ("grey energy").
+GREY_ENERGY: Final = frozenset(
+    {EnergyType.COAL, EnergyType.NUCLEAR_ENERGY, EnergyType.PETROLEUM, EnergyType.NATURAL_GAS}
+)
 
 
 class CalibrationLawDataAvailability(StrEnum):
@@ -494,6 +507,15 @@ class EvseDataRecord:
         # the charging station cannot be accessed around the clock".
         if not self.is_open_24_hours and not self.opening_times:
             issues.append(OPENING_TIMES_WHEN_NOT_24_HOURS.at("OpeningTimes"))
+        # Spec, RenewableEnergy: true only for renewable energy alone. A share of 0 % of a
+        # grey source is no grey energy.
+        grey = [
+            source.energy.value
+            for source in self.energy_source or ()
+            if source.energy in GREY_ENERGY and source.percentage != 0
+        ]
+        if self.renewable_energy and grey:
+            issues.append(RENEWABLE_ENERGY_CONSISTENT.at("RenewableEnergy", energy=grey[0]))
         return issues
 
 

@@ -26,6 +26,13 @@ PRICE_NOT_NEGATIVE = spec_rule(
     "the OpenAPI leaves unbounded below",
     wording="must be at least 0",
 )
+AT_LEAST_ONE = spec_rule(
+    "evse-pricing-not-empty",
+    source="02 CPO Services and Operations, eRoamingPushEVSEPricing: EVSEPricing \"1...n\"; "
+    "03 CPO Data Types, EVSEPricingType: EvseIDProductList \"1...n\" (the OpenAPI sets no "
+    "minItems)",
+    wording="has {count} items, needs at least 1",
+)
 PRODUCT_ID_UNIQUE = spec_rule(
     "product-id-unique",
     source="03 CPO Data Types, PricingProductDataRecordType, ProductID: \"A pricing product "
@@ -129,7 +136,7 @@ class EvsePricing:
 
     evse_id: str = wire("EvseID", pattern="EvseID")
     provider_id: str = wire("ProviderID", pattern="ProviderID or *")
-    # Spec: "EvseIDProductListType", 1..n ProductIDs.
+    # Spec: "EvseIDProductListType", 1..n ProductIDs (AT_LEAST_ONE).
     evse_id_product_list: list[str] = wire(
         "EvseIDProductList", max_length=PRODUCT_ID_MAX, min_items=1
     )
@@ -152,5 +159,5 @@ class PushEVSEPricing:
     OICP_NAME: ClassVar[str] = "eRoamingPushEVSEPricing"
 
     action_type: ActionType = wire("ActionType")
-    # Spec: "EVSEPricing", 1..n.
+    # Spec: "EVSEPricing", 1..n (AT_LEAST_ONE).
     evse_pricing: list[EvsePricing] = wire("EVSEPricing", min_items=1)
