@@ -103,7 +103,7 @@ class CdrFlow(Flow):
                 raise
             attempts = earlier + 1
             if is_duplicate_answer(exc):
-                if earlier > 0 or exc.attempts > 1:
+                if earlier > 0 or exc.attempts > 1 or await self._sent_meanwhile(record):
                     # An earlier attempt (ours) reached Hubject; only its answer was lost.
                     await store.finish_cdr(session_id, CdrState.ACCEPTED,
                                            status_code=exc.code,
@@ -129,6 +129,18 @@ class CdrFlow(Flow):
                 exc, reason=reason, attempts=attempts, session_id=session_id)) from exc
         await store.finish_cdr(session_id, CdrState.ACCEPTED, status_code="000")
         return Verdict.accepted(attempts=earlier + 1, session_id=session_id)
+
+    async def _sent_meanwhile(self, before: CdrRecord) -> bool:
+        """Whether another handler of ours sent this CDR while this one did.
+
+        The backend may send one CDR twice, and two consumers (two replicas) handle the
+        copies at once: the second call is then answered "already exists" for the first.
+        """
+        now = await self.parts.store.get_cdr(before.session_id)
+        if now is None or now.digest != before.digest:
+            return False
+        others = now.attempts - before.attempts - 1
+        return now.state is CdrState.ACCEPTED or others > 0
 
     async def _calibration_law(self, evse_id: str) -> dict[str, str]:
         """The CalibrationLawDataAvailability pushed for ``evse_id``, if the store knows it."""

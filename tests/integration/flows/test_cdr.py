@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import Counter
 
@@ -167,3 +168,24 @@ async def test_every_cdr_reaches_hubject_exactly_once_through_failures(
     assert accepted_at_hubject(env) == Counter(dict.fromkeys(sessions, 1))
     assert set(env.simulator.state.cdrs) == sessions
     assert all(len(backend.results_of(doc["id"])) == 1 for doc in docs)
+
+
+async def test_two_copies_handled_at_once_reach_hubject_once_and_both_are_accepted(
+    env: FlowEnv,
+) -> None:
+    await env.connector()
+    backend = env.backend
+    held = env.simulator.faults.hold(operation="ChargeDetailRecord")
+    doc = messages.cdr()
+    copy = dict(doc, id="0c0c0c0c-0000-4000-8000-00000000beef")
+    await backend.send(doc)
+    await asyncio.wait_for(held.arrived.wait(), 10)
+    # The first copy's call waits at Hubject; the second copy goes through meanwhile.
+    await backend.send(copy)
+    await env.simulator.wait_for_requests(1, operation="ChargeDetailRecord")
+    held.release()
+    results = [await backend.result(doc["id"]), await backend.result(copy["id"])]
+
+    assert [r["outcome"] for r in results] == ["accepted", "accepted"]
+    assert accepted_at_hubject(env) == Counter({doc["data"]["session_id"]: 1})
+    assert await backend.bus.list_dead_letters() == []
