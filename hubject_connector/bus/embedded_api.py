@@ -35,6 +35,7 @@ import base64
 import hmac
 import ipaddress
 import json
+import sqlite3
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
@@ -139,9 +140,9 @@ async def _json_errors(
         if exc.status < 400:
             raise
         return _error(exc.status, exc.reason)
-    except BusError as exc:  # the file failed, the bus is closing: nothing was stored
+    except (BusError, sqlite3.Error) as exc:  # the file failed, the bus is closing
         log.error("bus.http_api_failed", path=request.path, error=repr(exc))
-        return _error(503, f"not stored: {exc}")
+        return _error(503, f"the embedded bus failed, nothing was stored: {exc}")
 
 
 async def _parse(body: bytes) -> Envelope:
