@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import re
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Final
@@ -44,6 +45,8 @@ _log = structlog.get_logger(__name__)
 RESULT_ROUTING_KEY: Final = str(MessageType.DELIVERY_RESULT)
 #: Results kept while the bus refuses them; the oldest is given up beyond this.
 OUTBOX_LIMIT: Final = 10_000
+#: Results of one batch put on the bus at the same time (each waits for its confirm).
+PUBLISH_CONCURRENCY: Final = 64
 #: Longest pause between two attempts to publish what waits in the outbox.
 OUTBOX_MAX_DELAY_SECONDS: Final = 30.0
 
@@ -243,6 +246,13 @@ class Results:
         except Exception as exc:  # the bus is down or reconnecting: keep it for later
             _log.warning("flows.result_deferred", message_id=origin.message_id, error=repr(exc))
             self._enqueue(envelope)
+
+    async def publish_many(self, flow: str, items: Sequence[tuple[Origin, Verdict]]) -> None:
+        """Publish many results, a bounded number at a time (a status batch's)."""
+        for start in range(0, len(items), PUBLISH_CONCURRENCY):
+            chunk = items[start:start + PUBLISH_CONCURRENCY]
+            await asyncio.gather(*(self.publish(flow, origin, verdict)
+                                   for origin, verdict in chunk))
 
     def _enqueue(self, envelope: Envelope) -> None:
         if len(self._outbox) >= self._outbox_limit:

@@ -228,34 +228,44 @@ class StatusBatcher:
                 self._failures = 0
 
     async def push_pending(self) -> int:
-        """Push one batch of pending statuses (under the lock); how many were taken."""
+        """Push one batch of pending statuses (under the lock); how many were taken.
+
+        The results are published after the lock is released: the next push need not
+        wait for a thousand results to reach the bus.
+        """
         store = self._parts.store
         # Changes stored from here on wait for the next round.
         count, oldest = self._count, self._oldest
         self._count, self._oldest = 0, None
+        noted: list[tuple[Origin, Verdict]] = []
         try:
             async with store.exclusive(OPERATION):
                 batch = await store.pending_statuses(self.batch_size)
                 for operator_id, changes in by_operator(batch).items():
                     try:
-                        await self._push_update(operator_id, changes)
+                        noted += await self._push_update(operator_id, changes)
                     except (TranslationError, OicpValidationError) as exc:
                         # Checked at the intake, so not expected; but a pending change
                         # that can never be sent must not hold up every later push.
-                        await self._unsendable(changes, exc)
+                        noted += await self._unsendable(changes, exc)
         except BaseException:
             # Not pushed: the changes are still due (and with them, those since).
             self._count += count
             self._oldest = oldest if oldest is not None else self._oldest
             raise
+        finally:
+            # Those of the operators pushed before a failure, too.
+            await self._parts.results.publish_many(self._flow.name, noted)
         if len(batch) >= self.batch_size:
             # A full batch: more may be waiting; go again at once.
             self._count = max(self._count, self.batch_size)
             self._oldest = self._oldest or time.monotonic()
         return len(batch)
 
-    async def _push_update(self, operator_id: str, changes: Sequence[StatusChange]) -> None:
-        """Push ``changes`` as an update (lock held); publish their results."""
+    async def _push_update(
+        self, operator_id: str, changes: Sequence[StatusChange]
+    ) -> list[tuple[Origin, Verdict]]:
+        """Push ``changes`` as an update (lock held); the results to publish."""
         request = outbound.push_evse_status(
             "update", operator_id, self._flow.context.operator_name,
             [(c.evse_id, c.status) for c in changes])
@@ -264,48 +274,50 @@ class StatusBatcher:
         except OicpStatusError as exc:
             if exc.transient:
                 raise
-            if exc.code == DATA_ERROR:
-                _log.info("flows.status_update_refused", operator_id=operator_id,
-                          status_code=exc.code, additional_info=exc.additional_info,
-                          then="fullLoad")
-                try:
-                    await self._push_full_load(operator_id)
-                except OicpStatusError as second:
-                    if second.transient:
-                        raise
-                    await self._refused(changes, second)
-                return
-            await self._refused(changes, exc)
-            return
+            if exc.code != DATA_ERROR:
+                return await self._refused(changes, exc)
+            _log.info("flows.status_update_refused", operator_id=operator_id,
+                      status_code=exc.code, additional_info=exc.additional_info,
+                      then="fullLoad")
+            try:
+                return await self._push_full_load(operator_id)
+            except OicpStatusError as second:
+                if second.transient:
+                    raise
+                return await self._refused(changes, second)
         self._parts.metrics.status_batch_size.observe(len(changes))
         sent = await self._parts.store.mark_statuses_sent(changes)
-        for change in sent:
-            await self._flow.publish(origin_of(change), Verdict.accepted())
+        return [(origin_of(change), Verdict.accepted()) for change in sent]
 
-    async def _refused(self, changes: Sequence[StatusChange], exc: OicpStatusError) -> None:
-        """Hubject refused the statuses for good: mark them done, publish ``rejected``."""
+    async def _refused(
+        self, changes: Sequence[StatusChange], exc: OicpStatusError
+    ) -> list[tuple[Origin, Verdict]]:
+        """Hubject refused the statuses for good: mark them done; ``rejected`` results."""
         done = await self._parts.store.mark_statuses_sent(changes)
         reason = refusal_reason(exc, "EVSE status push")
-        for change in done:
-            await self._flow.publish(origin_of(change),
-                                     Verdict.refused_by_hubject(exc, reason=reason))
+        verdict = Verdict.refused_by_hubject(exc, reason=reason)
+        return [(origin_of(change), verdict) for change in done]
 
-    async def _unsendable(self, changes: Sequence[StatusChange],
-                          exc: TranslationError | OicpValidationError) -> None:
-        """Statuses that cannot become a valid push: mark them done, publish ``rejected``."""
+    async def _unsendable(
+        self, changes: Sequence[StatusChange], exc: TranslationError | OicpValidationError
+    ) -> list[tuple[Origin, Verdict]]:
+        """Statuses that cannot become a valid push: mark them done; ``rejected`` results."""
         _log.error("flows.status_unsendable", error=str(exc), count=len(changes))
         done = await self._parts.store.mark_statuses_sent(changes)
-        reason = connector_refusal(exc, "EVSE status")
-        for change in done:
-            await self._flow.publish(origin_of(change), Verdict.refused_by_connector(reason))
+        verdict = Verdict.refused_by_connector(connector_refusal(exc, "EVSE status"))
+        return [(origin_of(change), verdict) for change in done]
 
-    async def _push_full_load(self, operator_id: str | None) -> None:
-        """Send every latest status (of one operator, or all) as fullLoad (lock held)."""
+    async def _push_full_load(self, operator_id: str | None) -> list[tuple[Origin, Verdict]]:
+        """Send every latest status (of one operator, or all) as fullLoad (lock held).
+
+        The results: ``accepted`` for the changes that were pending until then.
+        """
         store = self._parts.store
         latest = await store.latest_statuses()
         if not latest:
-            return
+            return []
         pending = {c.message_id for c in await store.pending_statuses(len(latest) + 1)}
+        noted: list[tuple[Origin, Verdict]] = []
         for operator, changes in by_operator(latest).items():
             if operator_id is not None and operator != operator_id:
                 continue
@@ -315,15 +327,16 @@ class StatusBatcher:
             await self._flow.call(OPERATION, request, operator)
             self._parts.metrics.status_batch_size.observe(len(changes))
             sent = await store.mark_statuses_sent(changes)
-            for change in sent:
-                if change.message_id in pending:
-                    await self._flow.publish(origin_of(change), Verdict.accepted())
+            noted += [(origin_of(c), Verdict.accepted()) for c in sent
+                      if c.message_id in pending]
+        return noted
 
     async def full_refresh(self) -> None:
         """Send every known status again as one fullLoad per operator."""
         _log.info("flows.status_full_refresh")
         async with self._parts.store.exclusive(OPERATION):
-            await self._push_full_load(None)
+            noted = await self._push_full_load(None)
+        await self._parts.results.publish_many(self._flow.name, noted)
 
     async def _refresh(self) -> None:
         assert self.refresh_every is not None
