@@ -58,6 +58,8 @@ log = structlog.get_logger(__name__)
 #: Part of the grace period kept for closing the client, the bus and the store once the
 #: intake has drained (at most this, at most a quarter of the grace period).
 CLOSE_RESERVE_SECONDS: Final = 2.0
+#: Least time each close (client, bus, store) gets, even once the grace period is used up.
+MIN_CLOSE_SECONDS: Final = 0.1
 #: Ops connections still open at shutdown are closed after this long (they only read).
 OPS_SHUTDOWN_SECONDS: Final = 1.0
 
@@ -134,10 +136,19 @@ class Lifecycle:
             return self.grace
         return max(0.0, self.deadline - time.monotonic())
 
+    @property
+    def reserve(self) -> float:
+        """The part of the grace period kept for closing the client, bus and store."""
+        return min(CLOSE_RESERVE_SECONDS, self.grace / 4)
+
     def drain_grace(self) -> float:
-        """What the intake may use to drain, keeping a reserve for closing the rest."""
-        reserve = min(CLOSE_RESERVE_SECONDS, self.grace / 4)
-        return max(0.0, self.remaining() - reserve)
+        """What the intake is told it may use to drain (the reserve kept for the rest)."""
+        return max(0.0, self.remaining() - self.reserve)
+
+    def intake_limit(self) -> float:
+        """When the intake's stop is cut short if it overruns its grace: half the reserve
+        later, so that the closes still get the other half."""
+        return max(0.0, self.remaining() - self.reserve / 2)
 
 
 CONFIG: Final = web.AppKey("config", Config)
@@ -228,7 +239,9 @@ async def _bounded(app: web.Application, part: str, close: Callable[[], Awaitabl
                    *, limit: float | None = None) -> None:
     """Run one part's stop within what is left of the grace period; log, never raise."""
     lifecycle = app[LIFECYCLE]
-    budget = lifecycle.remaining() if limit is None else limit
+    # A close is never cut at once: a file or connection left half-closed costs more than
+    # the fraction of a second this may add to the grace period.
+    budget = max(MIN_CLOSE_SECONDS, lifecycle.remaining()) if limit is None else limit
     try:
         async with asyncio.timeout(budget):
             await close()
@@ -324,7 +337,7 @@ def _intake_stop(app: web.Application, part: str) -> asyncio.Task[None]:
         grace = lifecycle.drain_grace()
         stoppable = app[INBOUND] if part == "inbound" else app[FLOWS]
         task = asyncio.create_task(
-            _bounded(app, part, lambda: stoppable.stop(grace), limit=lifecycle.remaining()),
+            _bounded(app, part, lambda: stoppable.stop(grace), limit=lifecycle.intake_limit()),
             name=f"stop-{part}",
         )
         lifecycle.stopping[part] = task
@@ -361,8 +374,11 @@ def create_app(
 
     Each part not passed in is built from ``config`` (nothing connects yet). A bus or
     state store passed in already connected or open is used as it is and left open at
-    the end; otherwise the application opens and closes it. ``registry`` receives every
-    metric (a fresh one by default, so two services in one process never collide).
+    the end; otherwise the application opens and closes it. The Hubject client, the flows
+    and the inbound server are always started and stopped by the application. A bus
+    passed in must declare ``connector_queues(config.flows)`` (``build_bus(queues=...)``).
+    ``registry`` receives every metric (a fresh one by default, so two services in one
+    process never collide).
     """
     registry = registry if registry is not None else CollectorRegistry()
     store = store if store is not None else build_store(config.state, registry=registry)
@@ -450,6 +466,7 @@ class Service:
 
         Whatever started before a failure is stopped again before the error is raised.
         """
+        check_serving(self.config)
         try:
             await self._runner.setup()
             ops_config = self.config.ops
@@ -527,7 +544,6 @@ async def serve(config: Config, *, stop: asyncio.Event | None = None) -> None:
     signal while stopping is logged; the grace period still bounds the shutdown.
     Raises what ``Service.start`` raises.
     """
-    check_serving(config)
     stop = stop if stop is not None else asyncio.Event()
     loop = asyncio.get_running_loop()
     service = Service(config)

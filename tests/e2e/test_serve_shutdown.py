@@ -18,6 +18,7 @@ import pytest
 from hubject_connector.certs import DevPki
 from hubject_connector.simulator import Card, Simulator, SimulatorConfig
 from hubject_connector.simulator.emp import EmpCallError
+from hubject_connector.simulator.recording import RecordedRequest
 from tests.e2e.conftest import HttpBackend
 from tests.integration.flows import messages
 from tests.integration.service.harness import (
@@ -59,7 +60,22 @@ async def serve(config: Path, launched: list[ServeProcess]) -> dict[str, Any]:
     return await process.wait_started()
 
 
-async def test_a_status_push_in_flight_at_sigterm_is_pushed_after_the_restart(
+def carries(record: RecordedRequest, status: str) -> bool:
+    """Whether a recorded PushEvseStatus carries ``status``."""
+    return f'"{status}"' in record.raw_body.decode("utf-8", "replace")
+
+
+async def in_flight(simulator: Simulator, status: str) -> None:
+    """Wait until a PushEvseStatus carrying ``status`` reached Hubject, still unanswered."""
+    async with asyncio.timeout(WAIT):
+        while True:
+            if any(carries(r, status) and r.ended is None
+                   for r in simulator.requests_of("PushEvseStatus")):
+                return
+            await asyncio.sleep(0.02)
+
+
+async def test_a_status_push_hubject_has_not_answered_at_sigterm_is_pushed_after_restart(
     dev_pki: DevPki, tmp_path: Path, simulator: Simulator, launched: list[ServeProcess],
 ) -> None:
     backend = HttpBackend()
@@ -75,24 +91,24 @@ async def test_a_status_push_in_flight_at_sigterm_is_pushed_after_the_restart(
         await backend.send(upsert)
         assert (await backend.result(upsert["id"]))["outcome"] == "accepted"
 
-        held = simulator.faults.hold(operation="PushEvseStatus")
+        # From now on Hubject answers status pushes only after the grace period: the stop
+        # can neither finish the push in flight nor send it again.
+        simulator.faults.latency(60.0, operation="PushEvseStatus")
         status = messages.status("DE*ABC*E123456*1", "Occupied", at=1)
         await backend.send(status)
-        async with asyncio.timeout(WAIT):
-            await held.arrived.wait()
+        await in_flight(simulator, "Occupied")
         first = launched[-1]
         first.signal(signal.SIGTERM)
-        # Hubject never answers the held push: the grace period ends the wait, and the
-        # status stays to be pushed, not lost.
         assert await first.finish() == 0
-        assert not [r for r in backend.results if r["data"]["message_id"] == status["id"]]
+        early = [r["data"] for r in backend.results if r["data"]["message_id"] == status["id"]]
+        assert early == []
 
+        simulator.faults.clear()
         started = await serve(config, launched)
         backend.messages_url = f"{started['bus_api']}/v1/messages"
         assert (await backend.result(status["id"]))["outcome"] == "accepted"
         assert dict(simulator.state.evse_status_of("DE*ABC")) == {
             "DE*ABC*E123456*1": "Occupied"}
-        held.release()
     finally:
         await backend.close()
 
