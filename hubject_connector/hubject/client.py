@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import io
 import random as _random
 import ssl
 import time
@@ -68,6 +69,10 @@ _log = structlog.get_logger(__name__)
 
 #: Characters of a body quoted in errors and logs (identifiers masked).
 BODY_EXCERPT_CHARS: Final = 300
+#: Largest answer read from Hubject (its answers are a few hundred bytes).
+MAX_ANSWER_BYTES: Final = 1024 * 1024
+# Request bodies above this are streamed (aiohttp's threshold for its warning).
+_STREAMED_BYTES: Final = 512 * 1024
 _JSON_HEADERS: Final = {
     "Content-Type": "application/json; charset=utf-8",
     "Accept": "application/json",
@@ -163,6 +168,24 @@ def _excerpt(body: bytes) -> str:
     text = body[:BODY_EXCERPT_CHARS * 4].decode("utf-8", errors="replace")
     text = text[:BODY_EXCERPT_CHARS] + ("…" if len(text) > BODY_EXCERPT_CHARS else "")
     return mask_text(text)
+
+
+async def _read_answer(op: Operation, response: aiohttp.ClientResponse) -> bytes:
+    """The body of an answer, at most ``MAX_ANSWER_BYTES``: Hubject's answers are small,
+    and an endless one must not fill the memory. Beyond, the rest is left unread and the
+    answer is invalid (not repeated: the same request would get the same answer)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > MAX_ANSWER_BYTES:
+            response.close()
+            raise InvalidAnswerError(
+                [codec.Issue("", f"is larger than {MAX_ANSWER_BYTES} bytes: no OICP answer "
+                                 "is; the rest was not read")],
+                operation=op.name, http_status=response.status)
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _redirect(op: Operation, http_status: int, location: str | None) -> RedirectRefused:
@@ -384,7 +407,12 @@ class HubjectClient:
             names = ", ".join(c.__name__ for c in expected)
             raise TypeError(f"{op.name} sends {names}, not {type(request).__name__}")
         url = self.url(op, operator_id=operator_id, provider_id=provider_id)
-        body = codec.encode(request)
+        if op.serialized:
+            # Pushes carry whole record lists (a full load can be megabytes): written on a
+            # worker thread, so that small calls (a remote start's answer) are not held up.
+            body = await asyncio.to_thread(codec.encode, request)
+        else:
+            body = codec.encode(request)
         gate = self._gates[op.name]
         lock = gate.lock if gate.lock is not None else contextlib.nullcontext()
         # Serialized operations hold their lock across every attempt: the next push
@@ -431,6 +459,10 @@ class HubjectClient:
                         f"not sent: our client certificate cannot be used: {unusable} "
                         "(hubject.client_cert)", operation=op.name)
             started = self._clock()
+            if isinstance(kwargs.get("data"), bytes) and len(kwargs["data"]) > _STREAMED_BYTES:
+                # aiohttp writes a large bytes body in one go, holding up the event loop;
+                # from a file object it writes chunk by chunk. A fresh one per attempt.
+                kwargs = {**kwargs, "data": io.BytesIO(kwargs["data"])}
             try:
                 response = await session.request(
                     method, url, ssl=context, timeout=timeout, trace_request_ctx=trace,
@@ -439,7 +471,7 @@ class HubjectClient:
                     allow_redirects=False, **kwargs,
                 )
                 try:
-                    data = await response.read()
+                    data = await _read_answer(op, response)
                 except BaseException:
                     response.close()
                     raise

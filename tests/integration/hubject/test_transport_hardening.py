@@ -3,6 +3,8 @@ certificate refused after a TLS 1.3 handshake named for what it is, over a real 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import ssl
 from pathlib import Path
@@ -19,9 +21,12 @@ from hubject_connector.hubject.client import HubjectClient
 from hubject_connector.hubject.errors import (
     ClientCertificateExpired,
     ClientCertificateRejected,
+    InvalidAnswerError,
     RedirectRefused,
 )
 from hubject_connector.hubject.tls import ClientTls
+from hubject_connector.oicp import codec
+from hubject_connector.oicp.evse import PushEvseStatus
 from hubject_connector.simulator import Simulator, SimulatorConfig
 
 from .conftest import authorize_start, client_config, status_push
@@ -201,3 +206,41 @@ async def _refused_call(
             await client.call(operation, request)
     return raised.value
 
+
+
+async def test_an_endless_answer_is_not_read_into_memory(
+    dev_pki: DevPki, registry: CollectorRegistry
+) -> None:
+    async def flood(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await response.prepare(request)
+        with contextlib.suppress(ConnectionError):
+            for _ in range(64):  # 4 MiB, four times what any answer may be
+                await response.write(b" " * 65536)
+        return response
+
+    async with http_server(flood, ssl_context=server_context(dev_pki)) as (url, seen):
+        config = client_config(dev_pki, f"{url}/api/oicp")
+        async with HubjectClient(config, registry=registry) as client:
+            with pytest.raises(InvalidAnswerError) as raised:
+                await client.call("PushEvseStatus", status_push())
+    assert len(seen) == 1  # not repeated: the same request would get the same answer
+    assert "larger than 1048576 bytes" in str(raised.value)
+
+
+async def test_a_large_push_does_not_hold_up_a_small_call(
+    dev_pki: DevPki, simulator: Simulator, registry: CollectorRegistry
+) -> None:
+    # Writing 50,000 status records takes a while; an AuthorizeStart asked for meanwhile
+    # goes out first instead of waiting on the event loop behind it.
+    records = [{"EvseID": f"DE*ABC*E{i}*1", "EvseStatus": "Available"} for i in range(50_000)]
+    push = codec.load(PushEvseStatus, {
+        "ActionType": "fullLoad",
+        "OperatorEvseStatus": {"OperatorID": "DE*ABC", "OperatorName": "ABC Charging",
+                               "EvseStatusRecord": records},
+    })
+    async with HubjectClient(client_config(dev_pki, simulator), registry=registry) as client:
+        pushing = asyncio.create_task(client.call("PushEvseStatus", push))
+        authorizing = asyncio.create_task(client.call("AuthorizeStart", authorize_start()))
+        await asyncio.gather(pushing, authorizing)
+    assert [r.operation for r in simulator.requests] == ["AuthorizeStart", "PushEvseStatus"]
