@@ -90,7 +90,7 @@ async def _with_bus(config: Config, action: Callable[[Bus], Awaitable[int]]) -> 
     try:
         return await action(bus)
     except DeadLetterNotFound as exc:
-        print(f"dlq: {exc} (see `hubject-connector dlq list`)", file=sys.stderr)
+        cli.error(f"dlq: {exc} (see `hubject-connector dlq list`)")
         return cli.EXIT_PROBLEM
     finally:
         await bus.close()
@@ -140,7 +140,7 @@ def letter_json(letter: DeadLetter) -> dict[str, Any]:
 def list_command(args: argparse.Namespace) -> int | Coroutine[Any, Any, int]:
     """Handler of ``dlq list``."""
     if args.limit < 1:
-        print("dlq list: --limit must be at least 1", file=sys.stderr)
+        cli.error("dlq list: --limit must be at least 1")
         return cli.EXIT_USAGE
     config = cli.config_from_args(args)
 
@@ -204,10 +204,9 @@ def replay_command(args: argparse.Namespace) -> int | Coroutine[Any, Any, int]:
         try:
             parse_envelope(body)
         except ContractError as exc:
-            print(f"dlq replay: {args.body} breaks the bus contract; not replayed:",
-                  file=sys.stderr)
+            cli.error(f"dlq replay: {args.body} breaks the bus contract; not replayed:")
             for issue in exc.issues:
-                print(f"  {issue}", file=sys.stderr)
+                cli.error(f"  {issue}")
             return cli.EXIT_PROBLEM
     config = cli.config_from_args(args)
 
