@@ -117,3 +117,23 @@ async def test_hubject_refusing_for_good_gives_its_code_and_info(env: FlowEnv) -
     assert result["status_code"] == "017"
     assert "017" in result["reason"]
     assert len(env.records("PushEvseData")) == 1
+
+
+async def test_an_older_upsert_or_delete_arriving_late_is_not_sent(env: FlowEnv) -> None:
+    # A retried message goes to the back of the ordered queue: a newer one may pass it.
+    await env.connector()
+    backend = env.backend
+    newer = messages.upsert(EVSE_1, hardware_manufacturer="Newer Ltd")
+    older_upsert = messages.upsert(EVSE_1, hardware_manufacturer="Older Ltd")
+    older_delete = messages.delete(EVSE_1)
+    older_upsert["time"] = older_delete["time"] = "2024-05-01T09:00:00+02:00"
+    newer["time"] = "2024-05-01T10:00:00+02:00"
+    assert (await backend.result(await backend.send(newer)))["outcome"] == "accepted"
+
+    late = [await backend.result(await backend.send(doc)) for doc in (older_upsert, older_delete)]
+
+    assert [r["outcome"] for r in late] == ["dropped", "dropped"]
+    assert "newer message about this EVSE" in late[0]["reason"]
+    assert actions(env) == [("insert", [EVSE_1])]
+    held = env.simulator.state.evse_data_of("DE*ABC")[EVSE_1]
+    assert held.hardware_manufacturer == "Newer Ltd"
