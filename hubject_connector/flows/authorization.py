@@ -28,6 +28,7 @@ and sending it could open a session nobody uses. It is logged and counted as dro
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -50,6 +51,7 @@ _log = structlog.get_logger(__name__)
 
 #: The code of a NotAuthorized reply when Hubject gave no usable answer.
 NO_ANSWER: Final = "320"
+_STATUS_CODE: Final = re.compile(r"[0-9]{3}")
 _DESCRIPTION_MAX: Final = 200
 _INFO_MAX: Final = 1000
 
@@ -79,7 +81,14 @@ def not_authorized(
     description: str | None = None,
     additional_info: str | None = None,
 ) -> dict[str, Any]:
-    """The ``data`` of a NotAuthorized reply, echoing the request's session IDs."""
+    """The ``data`` of a NotAuthorized reply, echoing the request's session IDs.
+
+    A code that is not three digits (no OICP code) cannot go into a reply: it is quoted in
+    ``additional_info`` and the reply carries 320, as for no usable answer.
+    """
+    if not _STATUS_CODE.fullmatch(code):
+        additional_info = f"Hubject answered status code {code!r}: {additional_info or ''}"
+        code, description = NO_ANSWER, None
     data: dict[str, Any] = {
         "authorization_status": "NotAuthorized",
         "status_code": code,

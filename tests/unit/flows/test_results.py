@@ -109,3 +109,9 @@ def test_statuses_are_pushed_per_operator_in_the_order_given() -> None:
     groups = by_operator(changes)
     assert {k: [c.message_id for c in v] for k, v in groups.items()} == {
         "DE*ABC": ["1", "3"], "DE*SUB": ["2"]}
+
+
+def test_a_not_authorized_reply_never_carries_a_code_that_is_no_oicp_code() -> None:
+    data = not_authorized(None, "E1", description="odd", additional_info="strange")
+    assert data["status_code"] == "320"
+    assert data["additional_info"] == "Hubject answered status code 'E1': strange"
