@@ -17,6 +17,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Final
 
+import aiohttp
 import pytest
 import yaml
 from aiohttp import web
@@ -24,9 +25,13 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 from openapi_schema_validator import OAS31Validator
 from prometheus_client import CollectorRegistry
+from referencing import Registry, Resource
+from referencing.exceptions import NoSuchResource
+from referencing.jsonschema import DRAFT202012
 from schemathesis.specs.openapi.definitions import OPENAPI_31
 
-from hubject_connector.app import create_app
+from hubject_connector.app import Service, create_app
+from hubject_connector.bus.contract import MessageType, make_envelope
 from hubject_connector.bus.embedded import EmbeddedBus
 from hubject_connector.bus.embedded_api import http_api
 from hubject_connector.certs import DevPki
@@ -36,7 +41,8 @@ from hubject_connector.inbound.connection import Connections
 from hubject_connector.inbound.handlers import Handlers
 from hubject_connector.inbound.metrics import InboundMetrics
 from hubject_connector.inbound.tls import ServerTls
-from tests.integration.service.harness import config_of, settings
+from hubject_connector.simulator import Simulator
+from tests.integration.service.harness import Backend, config_of, settings
 
 REPO: Final = Path(__file__).resolve().parents[3]
 OPENAPI: Final = REPO / "docs" / "openapi.yaml"
@@ -284,3 +290,86 @@ def test_every_path_belongs_to_one_of_the_three_servers(document: dict[str, Any]
         assert operations, path
         for operation in operations:
             assert len(set(operation["tags"]) & tags) == 1, path
+
+
+# --- what the running servers answer is what the document says --------------------------
+
+SCHEMAS_DIR: Final = REPO / "hubject_connector" / "bus" / "schemas"
+#: The base URI of the contract's schemas (their ``$id``s).
+CONTRACT_BASE: Final = "https://hubject-connector.invalid/schemas/bus/"
+
+
+def _retrieve(uri: str) -> Resource[Any]:
+    # The document's relative refs resolve to files; the contract's schemas refer to each
+    # other by their $id. Both are read from the repository, never fetched.
+    if uri.startswith("file://"):
+        path = Path(uri.removeprefix("file://"))
+    elif uri.startswith(CONTRACT_BASE):
+        path = SCHEMAS_DIR / uri.removeprefix(CONTRACT_BASE)
+    else:
+        raise NoSuchResource(uri)
+    contents = json.loads(path.read_text(encoding="utf-8"))
+    return Resource.from_contents(contents, default_specification=DRAFT202012)
+
+
+def answer_validator(document: dict[str, Any], schema: str) -> OAS31Validator:
+    """A validator of the document's ``components/schemas/<schema>``, refs resolved."""
+    base = OPENAPI.as_uri()
+    registry: Registry[Any] = Registry(retrieve=_retrieve).with_resource(  # type: ignore[call-arg]
+        base, Resource.from_contents(document, default_specification=DRAFT202012))
+    return OAS31Validator({"$ref": f"{base}#/components/schemas/{schema}"}, registry=registry)
+
+
+async def test_the_running_servers_answer_as_documented(
+    document: dict[str, Any], dev_pki: DevPki, tmp_path: Path, simulator: Simulator,
+    backend: Backend,
+) -> None:
+    config = config_of(tmp_path, settings(dev_pki, tmp_path, hubject_url=simulator.url,
+                                          webhook_url=backend.url))
+    async with Service(config) as service, aiohttp.ClientSession() as session:
+        bus_api = service.addresses()["bus_api"]
+        assert bus_api is not None
+        checks: list[tuple[str, Any]] = []
+
+        async with session.get(service.ops_url + "/readyz") as response:
+            checks.append(("Readiness", await response.json()))
+        async with session.post(bus_api + "/v1/messages", data=b'{"specversion": "1.0"}',
+                                headers={"Content-Type": "application/cloudevents+json"}
+                                ) as response:
+            assert response.status == 400
+            refused = await response.json()
+            checks.append(("Refused", refused))
+        status = make_envelope(MessageType.EVSE_STATUS,
+                               {"evse_id": "DE*ABC*E1234*1", "status": "Available"})
+        async with session.post(bus_api + "/v1/messages", data=status.to_bytes(),
+                                headers={"Content-Type": "application/cloudevents+json"}
+                                ) as response:
+            assert response.status == 202
+            checks.append(("Accepted", await response.json()))
+        async with session.get(bus_api + "/v1/dead-letters") as response:
+            page = await response.json()
+            checks.append(("DeadLetterPage", page))
+        letter_id = refused["dead_letter_id"]
+        async with session.get(f"{bus_api}/v1/dead-letters/{letter_id}") as response:
+            checks.append(("DeadLetter", await response.json()))
+        async with session.get(bus_api + "/v1/dead-letters/no-such-letter") as response:
+            assert response.status == 404
+            checks.append(("Error", await response.json()))
+        async with session.get(bus_api + "/v1/results?after=0") as response:
+            checks.append(("ResultPage", await response.json()))
+        async with session.get(bus_api + "/v1/results?limit=0") as response:
+            assert response.status == 400
+            checks.append(("Error", await response.json()))
+
+    assert page["dead_letters"], "the refused message is kept"
+    for schema, answer in checks:
+        errors = [e.message for e in answer_validator(document, schema).iter_errors(answer)]
+        assert errors == [], (schema, answer)
+
+
+def test_an_answer_unlike_the_document_is_caught(document: dict[str, Any]) -> None:
+    # A control for the test above: its validators do refuse what the document rules out.
+    validator = answer_validator(document, "DeadLetterPage")
+    assert list(validator.iter_errors({"dead_letters": [{"id": 1}], "next": "0",
+                                       "more": False}))
+    assert list(validator.iter_errors({"dead_letters": [], "next": 3, "more": False}))
