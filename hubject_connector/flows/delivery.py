@@ -207,10 +207,10 @@ class DeliveryHandler:
         flow = self.flow
         outcome = disposition(exc, message.retries, self.retry_delays)
         if isinstance(outcome, DeadLetterOutcome):
-            attempts = getattr(exc, "attempts", None)
+            # A Hubject error says a call was made on this delivery (one per delivery).
+            called = isinstance(getattr(exc, "attempts", None), int)
             await flow.publish(origin, Verdict.dead_lettered(
-                outcome.reason,
-                attempts=message.retries + attempts if isinstance(attempts, int) else None))
+                outcome.reason, attempts=attempts_of(message) if called else None))
             return
         flow.parts.metrics.retried.labels(flow.name).inc()
         _log.info("flows.retry", flow=flow.name, message_id=origin.message_id,

@@ -108,6 +108,7 @@ async def test_a_cdr_whose_retries_are_used_up_is_dead_lettered_and_replayed(
 
     assert result["outcome"] == "dead_lettered"
     assert result["reason"].startswith("gave up after 3 retries")
+    assert result["attempts"] == 4
     (letter,) = await backend.dead_letters()
     assert letter.message_id == doc["id"]
 
