@@ -17,8 +17,9 @@ from typing import Any
 import aiohttp
 import pytest
 from prometheus_client import CollectorRegistry
+from structlog.testing import capture_logs
 
-from hubject_connector.app import Service, StartupError
+from hubject_connector.app import Service, StartupError, serve
 from hubject_connector.bus.factory import build_bus
 from hubject_connector.bus.topology import connector_queues
 from hubject_connector.certs import DevPki
@@ -247,3 +248,18 @@ async def test_ready_goes_503_while_rabbitmq_is_away_and_200_once_back(
         await delete_rabbitmq_topology(dataclasses.replace(
             config.bus.rabbitmq, url="amqp://guest:guest@127.0.0.1:5672/"), config.flows,
             config.bus.retry_delays_seconds)
+
+
+async def test_a_stop_during_start_up_abandons_the_start_and_closes_what_opened(
+    config: Config,
+) -> None:
+    stop = asyncio.Event()
+    stop.set()
+    with capture_logs() as logs:
+        await serve(config, stop=stop)
+    events = [entry["event"] for entry in logs]
+    assert "service.started" not in events
+    assert events[-1] == "service.stopped"
+    # Nothing is left half-open: the next start on the same files is ready.
+    async with Service(config) as service:
+        assert service.readiness.is_ready()
