@@ -111,7 +111,8 @@ class CheckContext:
     configured one where the path has none); None skips the operator rules.
     ``sub_operator_ids``: further operators whose EVSEs it may carry.
     ``now``: the current time for rules about the future; None (pure validation) skips them.
-    ``calibration_law``: each EVSE's CalibrationLawDataAvailability as pushed, by EvseID.
+    ``calibration_law``: each EVSE's CalibrationLawDataAvailability as pushed, by EvseID
+    (kept with the EvseIDs in the form ``evse_key`` gives, so each look-up is one).
     """
 
     operator_id: str | None = None
@@ -122,6 +123,8 @@ class CheckContext:
     def __post_init__(self) -> None:
         if self.now is not None and self.now.tzinfo is None:
             raise ValueError("CheckContext.now must carry a time zone")
+        keyed = {evse_key(evse_id): value for evse_id, value in self.calibration_law.items()}
+        object.__setattr__(self, "calibration_law", keyed)
 
     def owners(self) -> frozenset[str]:
         """The operators (normalised) whose EvseIDs may be sent."""
@@ -137,11 +140,7 @@ class CheckContext:
 
         EvseIDs are compared as Hubject does: without separators, upper case.
         """
-        wanted = evse_key(evse_id)
-        for known, value in self.calibration_law.items():
-            if evse_key(known) == wanted:
-                return value
-        return None
+        return self.calibration_law.get(evse_key(evse_id))
 
 
 def evse_key(evse_id: str) -> str:
