@@ -15,7 +15,7 @@ JSON key is "OperatorID", an EvseID one declared with the EvseID pattern, so a n
 is covered without a list to keep in step. Pure: the clock is passed in.
 
 ``utc_time_warnings`` reads the JSON as sent (a decoded time no longer shows whether it
-was written "Z" or "+00:00"); ``review`` runs everything for ``oicp validate`` and ``send``.
+was written "Z" or "+00:00"); ``review`` runs every check at once (``oicp validate``).
 """
 
 from __future__ import annotations
