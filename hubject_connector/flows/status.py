@@ -111,6 +111,18 @@ class StatusIntake:
         self._wakeup.set()
         return await future
 
+    async def _wait_until_due(self) -> None:
+        """Until a batch is full, the oldest change waited long enough, or the idle poll."""
+        while True:
+            due = self._due_in()
+            if due <= 0:
+                return
+            idle = self._oldest is None
+            await self._sleep(due)
+            if idle and self._oldest is None:
+                # Nothing came in: look at the store anyway (changes of a process that died).
+                return
+
     async def _run(self) -> None:
         while True:
             while self._waiting:
@@ -205,6 +217,18 @@ class StatusBatcher:
             async with asyncio.timeout(seconds):
                 await self._wakeup.wait()
 
+    async def _wait_until_due(self) -> None:
+        """Until a batch is full, the oldest change waited long enough, or the idle poll."""
+        while True:
+            due = self._due_in()
+            if due <= 0:
+                return
+            idle = self._oldest is None
+            await self._sleep(due)
+            if idle and self._oldest is None:
+                # Nothing came in: look at the store anyway (changes of a process that died).
+                return
+
     async def _run(self) -> None:
         while True:
             if self._failures:
@@ -212,10 +236,7 @@ class StatusBatcher:
                             FIRST_BACKOFF_SECONDS * 2 ** (self._failures - 1))
                 await asyncio.sleep(delay)
             else:
-                due = self._due_in()
-                while due > 0:
-                    await self._sleep(due)
-                    due = self._due_in()
+                await self._wait_until_due()
             try:
                 await self.push_pending()
             except Exception as exc:  # transient (or unexpected): pending stays, try later

@@ -6,6 +6,9 @@ import asyncio
 import json
 from typing import Any
 
+import pytest
+
+from hubject_connector.flows import status as status_flow
 from hubject_connector.state.base import StatusChange
 from hubject_connector.state.factory import build_store
 from tests.integration.flows import messages
@@ -222,3 +225,20 @@ async def test_a_message_breaking_the_contract_is_dead_lettered_with_a_result(
     assert "/data/evse_id" in result["reason"]
     (letter,) = await env.backend.dead_letters()
     assert "/data/evse_id" in letter.reason
+
+
+async def test_changes_left_by_another_process_are_pushed_without_new_traffic(
+    store_env: FlowEnv, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(status_flow, "IDLE_POLL_SECONDS", 0.2)
+    env = store_env
+    connector = await env.connector()
+    assert connector.store is not None
+    # Another connector (now dead) stored the change and never pushed it.
+    await connector.store.record_statuses(
+        [StatusChange(EVSE_2, "DE*ABC", "OutOfService", T0, "orphan-1")])
+
+    result = await env.backend.result("orphan-1")
+
+    assert result["outcome"] == "accepted"
+    assert statuses_of(env) == {EVSE_2: "OutOfService"}
