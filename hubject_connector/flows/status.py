@@ -111,18 +111,6 @@ class StatusIntake:
         self._wakeup.set()
         return await future
 
-    async def _wait_until_due(self) -> None:
-        """Until a batch is full, the oldest change waited long enough, or the idle poll."""
-        while True:
-            due = self._due_in()
-            if due <= 0:
-                return
-            idle = self._oldest is None
-            await self._sleep(due)
-            if idle and self._oldest is None:
-                # Nothing came in: look at the store anyway (changes of a process that died).
-                return
-
     async def _run(self) -> None:
         while True:
             while self._waiting:
