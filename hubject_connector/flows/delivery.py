@@ -120,6 +120,11 @@ class Flow(abc.ABC):
         """The operator configuration the translation uses."""
         return self.parts.context
 
+    @property
+    def healthy(self) -> bool:
+        """Whether its background work (if any) still runs. Default: no such work."""
+        return True
+
     def handler(self, spec: QueueSpec) -> Handler:
         """The bus handler of this flow's queue ``spec``."""
         return DeliveryHandler(self, spec)

@@ -91,7 +91,7 @@ class Flows:
     @property
     def running(self) -> bool:
         """Whether the consumers and background tasks run."""
-        return self._running
+        return self._running and all(flow.healthy for flow in self.flows.values())
 
     def _prefetch(self, spec: QueueSpec) -> int | None:
         if spec.prefetch is not None:

@@ -93,6 +93,11 @@ class StatusIntake:
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
 
+    @property
+    def running(self) -> bool:
+        """Whether the committing task runs."""
+        return self._task is not None and not self._task.done()
+
     def start(self) -> None:
         """Start committing."""
         if self._task is None:
@@ -180,6 +185,11 @@ class StatusBatcher:
         if first or self._count >= self.batch_size:
             # A new deadline (the oldest change's) or a full batch: look again now.
             self._wakeup.set()
+
+    @property
+    def running(self) -> bool:
+        """Whether the pushing task runs."""
+        return self._task is not None and not self._task.done()
 
     def start(self) -> None:
         """Start pushing (at once: changes left pending by a previous run go first)."""
@@ -391,6 +401,11 @@ class StatusFlow(Flow):
             max_wait=settings.status_max_wait_seconds,
             full_refresh=settings.status_full_refresh_seconds)
         self.intake = StatusIntake(parts.store, self.batcher)
+
+    @property
+    def healthy(self) -> bool:
+        """Whether the intake and the batcher run (a crash shows in readiness)."""
+        return self.intake.running and self.batcher.running
 
     async def start(self) -> None:
         """Start the intake's group commit and the batcher."""

@@ -205,8 +205,13 @@ async def test_pending_statuses_are_pushed_when_the_flows_stop(env: FlowEnv) -> 
     store = connector.store
     await eventually(lambda: _pending(store, 1), "the change stored as pending")
     assert env.records("PushEvseStatus") == []
+    flows = connector.flows
+    assert flows is not None
+    assert flows.running
 
     await connector.stop(grace=10.0)
+
+    assert not flows.running
 
     assert statuses_of(env) == {EVSE_1: "Reserved"}
     assert (await env.backend.result(change))["outcome"] == "accepted"
