@@ -45,6 +45,7 @@ from hubject_connector.bus.contract import (
     parse_envelope,
 )
 from hubject_connector.errors import BusError
+from hubject_connector.logs import mask_text
 
 log = structlog.get_logger(__name__)
 
@@ -239,7 +240,8 @@ def parse_reply(request: Envelope | bytes, body: bytes) -> Envelope:
 def describe(exc: BaseException) -> tuple[str, str]:
     """(reason text, error class path) for dead-lettering because of ``exc``."""
     cls = type(exc)
-    text = str(exc) or repr(exc)
+    # Library errors quote URLs and bodies: keep passwords and card data out of reasons.
+    text = mask_text(str(exc) or repr(exc))
     return f"{cls.__name__}: {text}", f"{cls.__module__}.{cls.__qualname__}"
 
 

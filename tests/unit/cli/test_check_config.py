@@ -71,7 +71,8 @@ def test_errors_are_listed_on_stderr_with_exit_2(run_cli: RunCli, tmp_path: Path
     assert result.returncode == 2
     assert result.stdout == ""
     lines = result.stderr.splitlines()
-    keys = [line.split(": ", 1)[0] for line in lines]
+    assert all(line.startswith("hubject-connector: ") for line in lines)
+    keys = [line.removeprefix("hubject-connector: ").split(": ", 1)[0] for line in lines]
     assert keys == ["bus.kind", "hubject.environment", "hubject.operator_id", "ops.prot"]
     assert "did you mean 'port'" in lines[3]
 
@@ -90,4 +91,4 @@ def test_missing_files_are_errors_unless_skipped(run_cli: RunCli, tmp_path: Path
 def test_a_missing_configuration_file_is_reported(run_cli: RunCli, tmp_path: Path) -> None:
     result = run_cli("check-config", "--config", str(tmp_path / "absent.toml"))
     assert result.returncode == 2
-    assert result.stderr.startswith("config: cannot read")
+    assert result.stderr.startswith("hubject-connector: config: cannot read")
