@@ -38,8 +38,10 @@ unit: $(STAMP)
 test: lint typecheck $(STAMP)
 	$(BIN)/pytest
 
+# The sandbox: a fake Hubject, the connector and a demo backend on this machine (files in
+# var/sandbox/); Ctrl-C stops it. `make run SANDBOX_ARGS="--ports auto"` takes free ports.
 run: $(STAMP)
-	$(BIN)/hubject-connector --help
+	$(BIN)/hubject-connector sandbox $(SANDBOX_ARGS)
 
 bench: $(STAMP)
 	@echo "no benchmarks yet"

@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from aiohttp import ClientSession, web
+from aiohttp import ClientError, ClientSession, web
 
 PREFIX = "com.hubject-connector."
 OPERATOR_ID = "DE*ABC"
@@ -226,22 +227,30 @@ async def main() -> int:
     await runner.setup()
     host, _, port = args.listen.rpartition(":")
     await web.TCPSite(runner, host, int(port)).start()
-    async with ClientSession() as backend.session:
-        try:
-            ok = await run(backend, args.wait)
-        except (TimeoutError, RuntimeError) as exc:
-            say(f"failed: {exc or 'no answer in time'}")
-            ok = False
-        say("serving the webhook until stopped (Ctrl-C)")
-        try:
-            await asyncio.Event().wait()
-        finally:
-            await runner.cleanup()
+    # Ctrl-C or SIGTERM (the sandbox stopping us) ends the program cleanly, at any step.
+    stop = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(signum, stop.set)
+    ok = False
+    try:
+        async with ClientSession() as backend.session:
+            steps = asyncio.create_task(run(backend, args.wait))
+            stopped = asyncio.create_task(stop.wait())
+            await asyncio.wait({steps, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            if steps.done():
+                try:
+                    ok = steps.result()
+                except (TimeoutError, RuntimeError, ClientError) as exc:
+                    say(f"failed: {exc or 'no answer in time'}")
+                say("serving the webhook until stopped (Ctrl-C)")
+                await stopped
+            else:
+                steps.cancel()
+                ok = True  # stopped on purpose before the end: not a failure
+    finally:
+        await runner.cleanup()
     return 0 if ok else 1
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(asyncio.run(main()))
-    except KeyboardInterrupt:
-        sys.exit(0)
+    sys.exit(asyncio.run(main()))
