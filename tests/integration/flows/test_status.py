@@ -207,11 +207,12 @@ async def test_pending_statuses_are_pushed_when_the_flows_stop(env: FlowEnv) -> 
     assert env.records("PushEvseStatus") == []
     flows = connector.flows
     assert flows is not None
-    assert flows.running
+    running = [flows.running]
 
     await connector.stop(grace=10.0)
 
-    assert not flows.running
+    running.append(flows.running)
+    assert running == [True, False]
 
     assert statuses_of(env) == {EVSE_1: "Reserved"}
     assert (await env.backend.result(change))["outcome"] == "accepted"
