@@ -76,6 +76,9 @@ DEAD_LETTER_HEADERS: Final = frozenset(
     }
 )
 
+#: How long a consumer lets handlers in flight finish when cancelled, by default.
+CLOSE_GRACE_SECONDS: Final = 10.0
+
 #: The queue name dead letters carry when they did not come from a work queue.
 LATE_REPLIES: Final = "late-replies"
 
@@ -460,8 +463,9 @@ class Consumer(abc.ABC):
         self._inflight: set[asyncio.Task[None]] = set()
 
     @abc.abstractmethod
-    async def cancel(self) -> None:
-        """Stop taking messages and wait for the handlers in flight to settle theirs."""
+    async def cancel(self, grace: float = CLOSE_GRACE_SECONDS) -> None:
+        """Stop taking messages; let handlers in flight settle theirs for ``grace`` seconds
+        (then they are cancelled and their messages handed back)."""
 
     def _start_handling(self, message: IncomingMessage) -> None:
         # Our own task, not the transport's: a dropped channel must not cancel a handler.

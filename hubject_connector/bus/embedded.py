@@ -43,6 +43,7 @@ import aiohttp
 import structlog
 
 from hubject_connector.bus.base import (
+    CLOSE_GRACE_SECONDS,
     DEADLINE_HEADER,
     LATE_REPLIES,
     Bus,
@@ -79,8 +80,6 @@ log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
 
-#: How long close() lets handlers in flight finish before handing their messages back.
-CLOSE_GRACE_SECONDS: Final = 10.0
 #: How often dead letters and results past their age or count are deleted.
 PRUNE_INTERVAL_SECONDS: Final = 60.0
 #: The queue name of what the HTTP API refused (kept as dead letters).

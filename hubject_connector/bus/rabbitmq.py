@@ -70,6 +70,7 @@ from aio_pika.exceptions import (
 from yarl import URL
 
 from hubject_connector.bus.base import (
+    CLOSE_GRACE_SECONDS,
     DEAD_LETTER_HEADERS,
     DEAD_LETTERED_AT_HEADER,
     DEADLINE_HEADER,
@@ -109,8 +110,6 @@ log = structlog.get_logger(__name__)
 CONTENT_TYPE: Final = CLOUDEVENTS_CONTENT_TYPE
 #: How long a publish waits for the broker's confirm (or for a reconnection) in all.
 PUBLISH_TIMEOUT_SECONDS: Final = 30.0
-#: How long close() lets handlers in flight finish before handing their messages back.
-CLOSE_GRACE_SECONDS: Final = 10.0
 #: Headers the broker sets on what it dead-letters or redelivers; not copied to a retry.
 _BROKER_HEADERS: Final = ("x-death", "x-first-death-", "x-last-death-", "x-delivery-count")
 

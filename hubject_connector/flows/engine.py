@@ -14,9 +14,8 @@ period; whatever is left stays in the state store for the next start.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import time
-from typing import Any, Final
+from typing import Final
 
 import structlog
 from prometheus_client import CollectorRegistry
@@ -42,18 +41,6 @@ _log = structlog.get_logger(__name__)
 #: Most status changes handled at once: they are committed together (group commit).
 MAX_STATUS_PREFETCH: Final = 1000
 MIN_STATUS_PREFETCH: Final = 64
-
-
-async def _cancel(consumer: Consumer, grace: float) -> None:
-    """Cancel ``consumer``, letting its handlers finish for at most ``grace`` seconds.
-
-    Both adapters take ``grace``; the ``Consumer`` interface does not declare it (yet).
-    """
-    cancel: Any = consumer.cancel
-    if "grace" in inspect.signature(cancel).parameters:
-        await cancel(grace=grace)
-    else:
-        await cancel()
 
 
 class Flows:
@@ -131,7 +118,7 @@ class Flows:
         consumers, self._consumers = self._consumers, []
         # All at once: each lets its handlers finish within the grace period.
         outcomes = await asyncio.gather(
-            *(_cancel(consumer, max(0.0, deadline - time.monotonic())) for consumer in consumers),
+            *(consumer.cancel(max(0.0, deadline - time.monotonic())) for consumer in consumers),
             return_exceptions=True)
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
