@@ -36,7 +36,7 @@ from typing import Any, Final
 
 import structlog
 
-from hubject_connector.app import Service, check_serving
+from hubject_connector.app import Service
 from hubject_connector.certs import DevPki, make_dev_pki
 from hubject_connector.cli.config import to_toml
 from hubject_connector.config import Config, load_config
@@ -219,7 +219,6 @@ class Sandbox:
 
         self.config = self._write_config(simulator.url)
         self._say(f"configuration written to {self._shown(self.config_file)}")
-        check_serving(self.config)
         service = Service(self.config)
         await service.start()
         self.service = service

@@ -39,6 +39,7 @@ COMMAND_MODULES: list[str] = [
     "hubject_connector.cli.simulator",
     "hubject_connector.cli.dlq",
     "hubject_connector.cli.serve",
+    "hubject_connector.cli.sandbox",
 ]
 
 PROG: Final = "hubject-connector"
