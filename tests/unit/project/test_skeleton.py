@@ -50,8 +50,8 @@ def test_make_run_installs_the_project_and_starts_it(tmp_path: Path) -> None:
     venv = tmp_path / "venv"
     commands = dry_run("run", venv)
     install = _index(commands, r"pip install .*-e '\.")
-    # Until the sandbox exists, starting it means showing the command's help.
-    assert commands[-1] == f"{venv}/bin/hubject-connector --help"
+    # make run is the one-command sandbox (simulator, serve, demo backend).
+    assert commands[-1].startswith(f"{venv}/bin/hubject-connector sandbox")
     assert install < len(commands) - 1
 
 
