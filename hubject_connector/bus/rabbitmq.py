@@ -42,7 +42,10 @@ and the next older set of arguments tried, down to a classic queue.
 
 After a dropped connection, aio-pika's robust connection reconnects and declares the
 topology and consumers again. Messages whose handlers were running are not acked on the
-new channel (their delivery tags died with the old one): the broker delivers them again.
+new channel (their delivery tags died with the old one): the broker delivers them again,
+often while their first handlers still run. Such a redelivery waits for the first
+handler, and is acked without being handled again when that one got to the end (only
+its ack was lost): a CDR is not sent to Hubject twice, nor its result published twice.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ import asyncio
 import contextlib
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -110,6 +114,8 @@ log = structlog.get_logger(__name__)
 CONTENT_TYPE: Final = CLOUDEVENTS_CONTENT_TYPE
 #: How long a publish waits for the broker's confirm (or for a reconnection) in all.
 PUBLISH_TIMEOUT_SECONDS: Final = 30.0
+#: Messages remembered per consumer as handled with their ack lost (see ``ack_lost``).
+ACK_LOST_MEMORY: Final = 10_000
 #: Headers the broker sets on what it dead-letters or redelivers; not copied to a retry.
 _BROKER_HEADERS: Final = ("x-death", "x-first-death-", "x-last-death-", "x-delivery-count")
 
@@ -237,9 +243,20 @@ class RabbitMQMessage(IncomingMessage):
         )
         self._bus = bus
         self._delivery = delivery
+        #: Handled and settled, but the final ack did not reach the broker (its channel
+        #: closed): the broker delivers the message again, which needs no handling.
+        self.ack_lost = False
+
+    async def _final_ack(self) -> None:
+        """Ack once the work is done; note when only this ack failed (channel gone)."""
+        try:
+            await self._delivery.ack()
+        except Exception:
+            self.ack_lost = True
+            raise
 
     async def _ack(self) -> None:
-        await self._delivery.ack()
+        await self._final_ack()
 
     async def _retry(self, delay: float) -> None:
         # Publish the copy first and ack after: a crash in between delivers it twice,
@@ -255,7 +272,7 @@ class RabbitMQMessage(IncomingMessage):
             names.queue(self.queue),
             self._copy(headers),
         )
-        await self._delivery.ack()
+        await self._final_ack()
 
     async def _dead_letter(self, reason: str, error: str | None) -> None:
         await self._bus._publish_dead_letter(
@@ -269,7 +286,7 @@ class RabbitMQMessage(IncomingMessage):
             error=error,
             correlation_id=self.correlation_id,
         )
-        await self._delivery.ack()
+        await self._final_ack()
 
     async def _release(self) -> None:
         await self._delivery.nack(requeue=True)
@@ -327,6 +344,10 @@ class _RabbitMQConsumer(Consumer):
         self._channel: aio_pika.abc.AbstractRobustChannel | None = None
         self._queue: aio_pika.abc.AbstractQueue | None = None
         self._tag: str | None = None
+        # By (message id, retries): the handler task of each message handled now, and the
+        # messages handled to the end whose ack was lost with the channel (most recent).
+        self._handling: dict[tuple[str, int], asyncio.Task[None]] = {}
+        self._ack_lost: OrderedDict[tuple[str, int], None] = OrderedDict()
 
     async def start(self, prefetch: int) -> None:
         bus = self._bus
@@ -338,7 +359,51 @@ class _RabbitMQConsumer(Consumer):
         self._tag = await self._queue.consume(self._on_delivery, no_ack=False)
 
     async def _on_delivery(self, delivery: aio_pika.abc.AbstractIncomingMessage) -> None:
-        self._start_handling(RabbitMQMessage(self._bus, delivery, self._spec))
+        message = RabbitMQMessage(self._bus, delivery, self._spec)
+        key = (message.message_id, message.retries)
+        earlier = self._handling.get(key)
+        if message.redelivered and (earlier is not None or key in self._ack_lost):
+            # The connection dropped while this message was handled here: the broker
+            # hands it out again, maybe while its first handler still runs. Handling it
+            # twice would call Hubject twice; wait for the first handler instead.
+            task = asyncio.create_task(self._redelivered(message, key, earlier))
+            self._inflight.add(task)
+            task.add_done_callback(self._handled)
+            return
+        self._start_handling(message)
+
+    async def _handle(self, message: IncomingMessage) -> None:
+        key = (message.message_id, message.retries)
+        task = asyncio.current_task()
+        assert task is not None
+        self._handling[key] = task
+        try:
+            await super()._handle(message)
+        finally:
+            if self._handling.get(key) is task:
+                del self._handling[key]
+            if isinstance(message, RabbitMQMessage) and message.ack_lost:
+                self._ack_lost[key] = None
+                while len(self._ack_lost) > ACK_LOST_MEMORY:
+                    self._ack_lost.popitem(last=False)
+
+    async def _redelivered(
+        self, message: RabbitMQMessage, key: tuple[str, int], earlier: asyncio.Task[None] | None
+    ) -> None:
+        """A redelivery of a message handled here: ack it if that handling got to the end."""
+        if earlier is not None:
+            try:
+                await asyncio.wait({earlier})
+            except asyncio.CancelledError:
+                async with message.process():  # stopping: hand the redelivery back
+                    raise
+        if key in self._ack_lost:
+            del self._ack_lost[key]
+            log.info("bus.redelivery_already_handled", queue=self._spec.name,
+                     message_id=message.message_id)
+            async with message.process():
+                return
+        await self._handle(message)
 
     async def cancel(self, grace: float = CLOSE_GRACE_SECONDS) -> None:
         """Stop deliveries; let handlers finish for ``grace`` seconds, then hand theirs back."""
