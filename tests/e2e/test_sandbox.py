@@ -54,8 +54,12 @@ def clean_checkout(target: Path) -> Path:
 def run_command(checkout: Path) -> list[str]:
     """What ``make run`` runs, as arguments after ``hubject-connector``."""
     stamp = ".venv/.installed"  # the venv it would build: this test runs with its own
+    # A make above us (`make test` runs pytest) passes its flags and job server down.
+    environment = {k: v for k, v in os.environ.items()
+                   if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
     recipe = subprocess.run(["make", "--no-print-directory", "-n", "-o", stamp, "run"],
-                            cwd=checkout, check=True, capture_output=True, text=True).stdout
+                            cwd=checkout, env=environment, check=True, capture_output=True,
+                            text=True).stdout
     lines = [line for line in recipe.splitlines() if line.strip()]
     assert len(lines) == 1, recipe
     program, *arguments = shlex.split(lines[0])
