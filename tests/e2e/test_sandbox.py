@@ -17,6 +17,7 @@ import re
 import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -171,3 +172,30 @@ async def test_the_sandbox_completes_every_step_serves_and_stops_cleanly_on_sigi
     host, port = metrics_url.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)
     with pytest.raises(ConnectionRefusedError):
         await asyncio.open_connection(host, int(port))
+
+
+@pytest.mark.parametrize(("option", "named"), [("--simulator-port", "--simulator-port"),
+                                               ("--ops-port", "ops.port")])
+async def test_a_port_in_use_exits_2_naming_it_and_how_to_avoid_it(
+    tmp_path: Path, option: str, named: str
+) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "hubject_connector", "sandbox", "--ports", "auto",
+            option, str(port), "--dir", str(tmp_path / "sandbox"),
+            cwd=REPO, stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )
+        async with asyncio.timeout(WAIT):
+            stdout, stderr = await process.communicate()
+    errors = stderr.decode()
+    assert process.returncode == 2, stdout.decode() + errors
+    assert f"hubject-connector: {named}: " in errors
+    assert str(port) in errors
+    assert "--ports auto" in errors
+    assert "Traceback" not in errors
+    # Whatever had started was stopped again.
+    assert stdout.decode().splitlines()[-1] == "sandbox: stopped"
