@@ -437,6 +437,7 @@ class Sandbox:
             f'-H "Content-Type: application/cloudevents+json" '
             f"--data @{self._shown(self.example_file)} {bus_api}/v1/messages",
             f'  curl -H "Authorization: Bearer $(cat {token})" {bus_api}/v1/results',
+            f"dead letters: hubject-connector dlq list --config {self._shown(self.config_file)}",
         ]
 
     # --- stop ----------------------------------------------------------------------------

@@ -255,3 +255,13 @@ def test_operations_md_lists_every_exported_metric_with_its_type_and_labels(
         assert kind == family.type, name
         if family.has_samples:  # label names show only on samples
             assert labels == set(family.labels), name
+
+
+def test_operations_md_explains_every_readiness_check(live_metrics: Exposition) -> None:
+    checks = set(re.findall(r'^hubject_connector_ready\{check="([a-z_]+)"\}', live_metrics.text,
+                            re.MULTILINE))
+    assert checks
+    text = OPERATIONS_MD.read_text(encoding="utf-8")
+    section = text.split("## Readiness", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"^\| `([a-z_]+)` \|", section, re.MULTILINE))
+    assert documented == checks
