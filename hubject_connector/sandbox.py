@@ -444,13 +444,15 @@ class Sandbox:
 
     async def stop(self) -> None:
         """End the backend, then the service, then the simulator. Safe to call twice."""
-        await self._stop_backend()
-        service, self.service = self.service, None
-        if service is not None:
-            await service.stop()
-        simulator, self.simulator = self.simulator, None
-        if simulator is not None:
-            await simulator.stop()
+        try:
+            await self._stop_backend()
+            service, self.service = self.service, None
+            if service is not None:
+                await service.stop()
+        finally:
+            simulator, self.simulator = self.simulator, None
+            if simulator is not None:
+                await simulator.stop()
 
     async def _stop_backend(self) -> None:
         backend, self.backend = self.backend, None
@@ -502,14 +504,12 @@ async def run_sandbox(options: SandboxOptions, stop: asyncio.Event, *,
     """
     sandbox = Sandbox(options)
     stopped = asyncio.create_task(stop.wait(), name="sandbox-stop")
+    work = asyncio.create_task(_demo(sandbox), name="sandbox-demo")
     try:
-        work = asyncio.create_task(_demo(sandbox), name="sandbox-demo")
         await asyncio.wait({work, stopped}, return_when=asyncio.FIRST_COMPLETED)
         if not work.done():
             say("stopping before the demo finished")
-            work.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await work
+            await _cancel(work)
             return 0
         report = work.result()
         if not once:
@@ -521,8 +521,18 @@ async def run_sandbox(options: SandboxOptions, stop: asyncio.Event, *,
         return 0 if report.ok else 1
     finally:
         stopped.cancel()
+        await _cancel(work)
         await sandbox.stop()
         say("stopped")
+
+
+async def _cancel(task: asyncio.Task[Any]) -> None:
+    """Cancel ``task`` (if it still runs) and wait for it to end."""
+    if task.done():
+        return
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def _demo(sandbox: Sandbox) -> Report:
@@ -538,8 +548,8 @@ async def _demo(sandbox: Sandbox) -> Report:
     return report
 
 
-def options_with_ports(options: SandboxOptions, ports: Ports, overrides: Sequence[tuple[
-        str, int | None]]) -> SandboxOptions:
+def options_with_ports(options: SandboxOptions, ports: Ports,
+                       overrides: Sequence[tuple[str, int | None]]) -> SandboxOptions:
     """``options`` with ``ports``, then each given ``(name, port)`` override applied."""
     given = {name: port for name, port in overrides if port is not None}
     return replace(options, ports=replace(ports, **given))
