@@ -14,7 +14,9 @@ of the OICP body sent, so that:
 * a CDR with other content than one accepted, or than one still being delivered, is
   refused by the connector (022), saying so, and kept in the dead letters;
 * each call is counted before it is made (``cdr_attempted``), so that after a lost
-  answer or a crash the connector knows it may already have reached Hubject;
+  answer or a crash the connector knows it may already have reached Hubject; and
+  Hubject's answer is recorded even when the store's connection was cut a moment
+  before (tried again for a few seconds): unrecorded, the CDR would be sent again;
 * Hubject answering that the CDR already exists (the simulator: 022 with AdditionalInfo
   "CDR already exists for SessionID ..."; matched on "already exist") counts as accepted
   when this connector had already sent this very content (an earlier answer was lost);
@@ -29,6 +31,7 @@ of the OICP body sent, so that:
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from typing import Final
 
@@ -36,6 +39,7 @@ import structlog
 
 from hubject_connector.bus.base import IncomingMessage
 from hubject_connector.bus.contract import Envelope, MessageType
+from hubject_connector.errors import StateError
 from hubject_connector.flows.delivery import DeliveryRefused, Flow, refusal_reason
 from hubject_connector.flows.results import DATA_ERROR, Verdict
 from hubject_connector.hubject.errors import OicpStatusError
@@ -46,6 +50,10 @@ from hubject_connector.translate import outbound
 _log = structlog.get_logger(__name__)
 
 OPERATION: Final = "ChargeDetailRecord"
+#: Tries to record Hubject's answer to a CDR when the state store fails (see ``_finish``),
+#: the pauses between them doubling from the first: about 3 s in all.
+RECORD_ATTEMPTS: Final = 6
+RECORD_FIRST_PAUSE_SECONDS: Final = 0.1
 
 
 def cdr_digest(body: bytes) -> str:
@@ -105,7 +113,7 @@ class CdrFlow(Flow):
             if is_duplicate_answer(exc):
                 if earlier > 0 or exc.attempts > 1 or await self._sent_meanwhile(record):
                     # An earlier attempt (ours) reached Hubject; only its answer was lost.
-                    await store.finish_cdr(session_id, CdrState.ACCEPTED,
+                    await self._finish(session_id, CdrState.ACCEPTED,
                                            status_code=exc.code,
                                            additional_info=exc.additional_info)
                     _log.info("flows.cdr_already_at_hubject", session_id=session_id,
@@ -115,20 +123,42 @@ class CdrFlow(Flow):
                         additional_info=exc.additional_info,
                         reason="Hubject already holds this CDR: an earlier attempt reached "
                                "it and only the answer was lost")
-                await store.finish_cdr(session_id, CdrState.REJECTED, status_code=exc.code,
+                await self._finish(session_id, CdrState.REJECTED, status_code=exc.code,
                                        additional_info=exc.additional_info)
                 reason = ("Hubject already holds a CDR of this SessionID that this connector "
                           "did not send (other content, or sent by another system): "
                           + refusal_reason(exc, "CDR"))
                 raise DeliveryRefused(reason, Verdict.refused_by_hubject(
                     exc, reason=reason, attempts=attempts, session_id=session_id)) from exc
-            await store.finish_cdr(session_id, CdrState.REJECTED, status_code=exc.code,
+            await self._finish(session_id, CdrState.REJECTED, status_code=exc.code,
                                    additional_info=exc.additional_info)
             reason = refusal_reason(exc, "CDR")
             raise DeliveryRefused(reason, Verdict.refused_by_hubject(
                 exc, reason=reason, attempts=attempts, session_id=session_id)) from exc
-        await store.finish_cdr(session_id, CdrState.ACCEPTED, status_code="000")
+        await self._finish(session_id, CdrState.ACCEPTED, status_code="000")
         return Verdict.accepted(attempts=earlier + 1, session_id=session_id)
+
+    async def _finish(self, session_id: str, state: CdrState, *, status_code: str | None = None,
+                      additional_info: str | None = None) -> None:
+        """Record Hubject's final answer, trying again while the store fails for a moment.
+
+        Hubject has answered: were the answer not recorded, the bus would deliver the CDR
+        again and it would be sent again (Hubject then answers "already exists"). A state
+        store whose connection was cut gets a new one within a moment, so wait for it.
+        """
+        pause = RECORD_FIRST_PAUSE_SECONDS
+        for attempt in range(1, RECORD_ATTEMPTS + 1):
+            try:
+                await self.parts.store.finish_cdr(session_id, state, status_code=status_code,
+                                                  additional_info=additional_info)
+                return
+            except StateError as exc:
+                if attempt == RECORD_ATTEMPTS:
+                    raise
+                _log.warning("flows.cdr_outcome_not_recorded", session_id=session_id,
+                             outcome=str(state), attempt=attempt, error=str(exc))
+                await asyncio.sleep(pause)
+                pause *= 2
 
     async def _sent_meanwhile(self, before: CdrRecord) -> bool:
         """Whether another handler of ours sent this CDR while this one did.

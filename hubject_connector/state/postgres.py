@@ -95,8 +95,13 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     ),
 )
 
-#: Errors of the database or of the way to it; they become StateError.
-_DATABASE_ERRORS: Final = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+#: Errors of the database or of the way to it; they become StateError. InternalClientError
+#: is what asyncpg raises on a connection left mid-operation by a session the server ended
+#: ("cannot switch to state ...; another operation is in progress").
+_DATABASE_ERRORS: Final = (
+    asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError, OSError,
+    TimeoutError,
+)
 #: Longest wait for a new connection.
 _CONNECT_TIMEOUT_SECONDS: Final = 10.0
 #: Longest wait for the connections in use when closing; then they are cut.
