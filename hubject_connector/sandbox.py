@@ -552,6 +552,9 @@ def options_with_ports(options: SandboxOptions, ports: Ports,
                        overrides: Sequence[tuple[str, int | None]]) -> SandboxOptions:
     """``options`` with ``ports``, then each given ``(name, port)`` override applied."""
     given = {name: port for name, port in overrides if port is not None}
+    if given.get("backend") == 0:
+        # The connector's webhook URL needs the real port before the backend starts.
+        given["backend"] = free_port()
     return replace(options, ports=replace(ports, **given))
 
 
