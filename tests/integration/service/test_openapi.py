@@ -1,9 +1,8 @@
 """docs/openapi.yaml: a valid OpenAPI 3.1 document, every $ref resolving, no route missing.
 
 The document is checked against the official OpenAPI 3.1 schema (the OpenAPI Initiative's
-``schemas/v3.1/schema.yaml``, as vendored by schemathesis; openapi-spec-validator, which
-ships the same, is not a dependency), and every Schema Object in it against the OAS 3.1
-schema dialect (openapi-schema-validator). References to Hubject's official CPO OpenAPI are
+``schemas/v3.1/schema.yaml``, as openapi-spec-validator ships it), and every Schema Object
+in it against the OAS 3.1 schema dialect (openapi-schema-validator). References to Hubject's official CPO OpenAPI are
 pinned URLs; they are resolved against the copy the tests read (``oicp_spec_dir``), never
 downloaded. The route tests compare the document's paths with what the three aiohttp
 applications (inbound server, embedded bus API, ops server) register, in both directions.
@@ -24,11 +23,11 @@ from aiohttp import web
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 from openapi_schema_validator import OAS31Validator
+from openapi_spec_validator.schemas import schema_v31 as OPENAPI_31
 from prometheus_client import CollectorRegistry
 from referencing import Registry, Resource
 from referencing.exceptions import NoSuchResource
 from referencing.jsonschema import DRAFT202012
-from schemathesis.specs.openapi.definitions import OPENAPI_31
 
 from hubject_connector.app import Service, create_app
 from hubject_connector.bus.contract import MessageType, make_envelope
