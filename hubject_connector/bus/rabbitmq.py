@@ -213,6 +213,124 @@ def _redacted(url: str) -> str:
     return str(parsed.with_password("***")) if parsed.password else url
 
 
+def _channel_of(delivery: aio_pika.abc.AbstractIncomingMessage) -> object | None:
+    """The AMQP channel a delivery came on; None once it is closed."""
+    try:
+        return delivery.channel
+    except Exception:  # aio-pika raises when the channel is closed
+        return None
+
+
+class AckCoalescer:
+    """The acks of one consumer, sent in fewer frames (each frame a system call).
+
+    Acks asked for during one turn of the event loop go out at its end: those whose
+    delivery tags are the lowest still open on their channel as one ``basic.ack`` with
+    ``multiple``, the others one by one. None waits for a later turn, so a slow handler
+    holds back no other message's ack (nor the prefetch window). A tag stays open until
+    its own settlement has been written, so a ``multiple`` ack can never cover a message
+    that is being handed back (``nack``) or that is still being handled.
+    """
+
+    def __init__(self) -> None:
+        # Per channel (a reconnected one is a new object): its open delivery tags in the
+        # order delivered, each with its delivery and the future of an ack asked for.
+        self._open: dict[object, dict[int, tuple[aio_pika.abc.AbstractIncomingMessage,
+                                                  asyncio.Future[None] | None]]] = {}
+        self._asked: list[tuple[object, int]] = []
+        self._flush_scheduled = False
+        self._sending: set[asyncio.Task[None]] = set()
+
+    def opened(self, delivery: aio_pika.abc.AbstractIncomingMessage) -> None:
+        """Note a delivery before it is handled."""
+        channel = _channel_of(delivery)
+        if channel is not None and delivery.delivery_tag is not None:
+            self._open.setdefault(channel, {})[delivery.delivery_tag] = (delivery, None)
+
+    async def ack(self, delivery: aio_pika.abc.AbstractIncomingMessage) -> None:
+        """Ack ``delivery`` at the end of this turn of the loop (see the class doc)."""
+        channel = _channel_of(delivery)
+        tag = delivery.delivery_tag
+        tags = self._open.get(channel) if channel is not None else None
+        if tags is None or tag is None or tag not in tags:
+            await delivery.ack()
+            return
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        tags[tag] = (delivery, future)
+        self._asked.append((channel, tag))
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            loop.call_soon(self._flush)
+        await future
+
+    async def alone(self, delivery: aio_pika.abc.AbstractIncomingMessage,
+                    settle: Callable[[], Awaitable[None]]) -> None:
+        """Run another settlement of ``delivery`` (a nack); its tag stays open meanwhile."""
+        try:
+            await settle()
+        finally:
+            self._close(_channel_of(delivery), delivery.delivery_tag)
+
+    def _close(self, channel: object | None, tag: int | None) -> None:
+        tags = self._open.get(channel) if channel is not None else None
+        if tags is not None and tag is not None:
+            tags.pop(tag, None)
+            if not tags:
+                del self._open[channel]
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        asked, self._asked = self._asked, []
+        for channel in dict.fromkeys(c for c, _ in asked):
+            tags = self._open.get(channel)
+            if tags is None:
+                continue
+            # The run of asked acks at the front of the channel's open tags: one frame.
+            run: list[tuple[aio_pika.abc.AbstractIncomingMessage, asyncio.Future[None]]] = []
+            for delivery, future in tags.values():
+                if future is None:
+                    break
+                run.append((delivery, future))
+            for delivery, _ in run:
+                del tags[delivery.delivery_tag]  # type: ignore[arg-type]
+            if run:
+                self._send(run[-1][0], [f for _, f in run], multiple=len(run) > 1)
+            # Those behind a tag still open: one frame each, now.
+            for asked_channel, tag in asked:
+                entry = tags.get(tag) if asked_channel is channel else None
+                if entry is not None and entry[1] is not None:
+                    del tags[tag]
+                    self._send(entry[0], [entry[1]], multiple=False)
+            if not tags:
+                del self._open[channel]
+
+    def _send(self, delivery: aio_pika.abc.AbstractIncomingMessage,
+              futures: list[asyncio.Future[None]], *, multiple: bool) -> None:
+        task = asyncio.get_running_loop().create_task(self._ack_frame(delivery, futures,
+                                                                      multiple))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    @staticmethod
+    async def _ack_frame(delivery: aio_pika.abc.AbstractIncomingMessage,
+                         futures: list[asyncio.Future[None]], multiple: bool) -> None:
+        try:
+            await delivery.ack(multiple=multiple)
+        except Exception as exc:  # the channel closed: each waiting ack fails with it
+            for future in futures:
+                if not future.done():
+                    future.set_exception(exc)
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+        else:
+            for future in futures:
+                if not future.done():
+                    future.set_result(None)
+
+
 class RabbitMQMessage(IncomingMessage):
     """A delivery from a RabbitMQ work queue."""
 
@@ -221,6 +339,7 @@ class RabbitMQMessage(IncomingMessage):
         bus: RabbitMQBus,
         delivery: aio_pika.abc.AbstractIncomingMessage,
         spec: QueueSpec,
+        acks: AckCoalescer | None = None,
     ) -> None:
         headers = clean_headers(delivery.headers or {})
         try:
@@ -243,6 +362,7 @@ class RabbitMQMessage(IncomingMessage):
         )
         self._bus = bus
         self._delivery = delivery
+        self._acks = acks
         #: Handled and settled, but the final ack did not reach the broker (its channel
         #: closed): the broker delivers the message again, which needs no handling.
         self.ack_lost = False
@@ -250,7 +370,10 @@ class RabbitMQMessage(IncomingMessage):
     async def _final_ack(self) -> None:
         """Ack once the work is done; note when only this ack failed (channel gone)."""
         try:
-            await self._delivery.ack()
+            if self._acks is not None:
+                await self._acks.ack(self._delivery)
+            else:
+                await self._delivery.ack()
         except Exception:
             self.ack_lost = True
             raise
@@ -289,7 +412,10 @@ class RabbitMQMessage(IncomingMessage):
         await self._final_ack()
 
     async def _release(self) -> None:
-        await self._delivery.nack(requeue=True)
+        if self._acks is not None:
+            await self._acks.alone(self._delivery, lambda: self._delivery.nack(requeue=True))
+        else:
+            await self._delivery.nack(requeue=True)
 
     async def _reply(self, reply: Envelope | bytes) -> None:
         assert self.reply_to is not None
@@ -348,6 +474,7 @@ class _RabbitMQConsumer(Consumer):
         # messages handled to the end whose ack was lost with the channel (most recent).
         self._handling: dict[tuple[str, int], asyncio.Task[None]] = {}
         self._ack_lost: OrderedDict[tuple[str, int], None] = OrderedDict()
+        self._acks = AckCoalescer()
 
     async def start(self, prefetch: int) -> None:
         bus = self._bus
@@ -359,7 +486,8 @@ class _RabbitMQConsumer(Consumer):
         self._tag = await self._queue.consume(self._on_delivery, no_ack=False)
 
     async def _on_delivery(self, delivery: aio_pika.abc.AbstractIncomingMessage) -> None:
-        message = RabbitMQMessage(self._bus, delivery, self._spec)
+        self._acks.opened(delivery)
+        message = RabbitMQMessage(self._bus, delivery, self._spec, self._acks)
         key = (message.message_id, message.retries)
         earlier = self._handling.get(key)
         if message.redelivered and (earlier is not None or key in self._ack_lost):
