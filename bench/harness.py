@@ -16,20 +16,24 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+import json
 import os
 import platform
+import signal
+import socket
 import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
 import aio_pika
 import aio_pika.abc
+import aiohttp
 import asyncpg
 from prometheus_client import CollectorRegistry
 
@@ -38,6 +42,7 @@ from hubject_connector.bus.factory import build_bus
 from hubject_connector.bus.rabbitmq import RabbitMQNames, backend_queues
 from hubject_connector.bus.topology import connector_queues
 from hubject_connector.certs import DevPki, make_dev_pki
+from hubject_connector.cli.config import to_toml
 from hubject_connector.config import (
     BusConfig,
     Config,
@@ -100,6 +105,32 @@ class Machine:
         return (f"nproc {self.cpus}, {self.cpu_model}, {self.python}, {self.system}{load}")
 
 
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """How long a phase took: on the wall clock, and in this process's CPU time.
+
+    On a machine shared with other work the wall clock says as much about the neighbours
+    as about the code; the CPU time this process used (every thread) does not.
+    """
+
+    wall: float
+    cpu: float
+
+    @classmethod
+    def since(cls, wall: float, cpu: float) -> Timing:
+        """From ``(time.perf_counter(), time.process_time())`` taken at the start."""
+        return cls(time.perf_counter() - wall, time.process_time() - cpu)
+
+    def rates(self, count: int) -> tuple[float, float]:
+        """(per wall second, per CPU second) for ``count`` messages."""
+        return count / self.wall, count / max(self.cpu, 1e-9)
+
+
+def clocks() -> tuple[float, float]:
+    """The start of a :class:`Timing`."""
+    return time.perf_counter(), time.process_time()
+
+
 def percentile(values: Sequence[float], q: float) -> float:
     """The ``q``-th percentile (0-100) of ``values``, by linear interpolation; nan if empty."""
     if not values:
@@ -119,6 +150,20 @@ class Report:
     options: str = ""
     lines: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+
+    def rates(self, label: str, count: int, timing: Timing,
+              baseline: tuple[float, float] | None = None) -> tuple[float, float]:
+        """Messages per wall second and per CPU second of ``timing``, with their ratios to
+        ``baseline`` (its two rates) when given; the two rates."""
+        wall, cpu = timing.rates(count)
+        text = f"{label}: {wall:,.0f} messages/s"
+        if baseline is not None:
+            text += f" (ratio to baseline {wall / baseline[0]:.2f})"
+        text += f"; {cpu:,.0f} messages per CPU second"
+        if baseline is not None:
+            text += f" (ratio to baseline {cpu / baseline[1]:.2f})"
+        self.note(text)
+        return wall, cpu
 
     def figure(self, label: str, value: float, unit: str, *,
                baseline: float | None = None, digits: int = 1) -> None:
@@ -175,6 +220,9 @@ def common_options(parser: argparse.ArgumentParser) -> None:
                         help=f"markdown file the results are appended to (default {RESULTS_FILE})")
     parser.add_argument("--no-results", action="store_true",
                         help="print only; append nothing to the results file")
+    parser.add_argument("--log-level", default="info",
+                        choices=["debug", "info", "warning", "error"],
+                        help="the connector's log level (default info, as serve's default)")
     parser.add_argument("--profile", type=Path, metavar="FILE",
                         help="write a pyinstrument profile of the measured phase to FILE "
                              "(needs pyinstrument installed in the venv)")
@@ -251,7 +299,7 @@ async def publish_raw(url: str, exchange_name: str,
     return time.perf_counter() - started
 
 
-async def drain_raw(url: str, queue_name: str, count: int, *, prefetch: int) -> float:
+async def drain_raw(url: str, queue_name: str, count: int, *, prefetch: int) -> Timing:
     """Consume ``count`` messages from ``queue_name`` acking each, nothing else; seconds.
 
     The broker's ceiling for a consumer on this queue: what a connector could reach at best.
@@ -272,15 +320,15 @@ async def drain_raw(url: str, queue_name: str, count: int, *, prefetch: int) -> 
             if seen >= count and not done.done():
                 done.set_result(None)
 
-        started = time.perf_counter()
+        started = clocks()
         tag = await queue.consume(on_message)
         await asyncio.wait_for(done, timeout=max(60.0, count / 100))
-        elapsed = time.perf_counter() - started
+        elapsed = Timing.since(*started)
         await queue.cancel(tag)
     return elapsed
 
 
-async def drain_bus(bus: BusConfig, spec: QueueSpec, count: int, *, prefetch: int) -> float:
+async def drain_bus(bus: BusConfig, spec: QueueSpec, count: int, *, prefetch: int) -> Timing:
     """Consume ``count`` messages through the connector's ``Bus`` (RabbitMQ adapter) with a
     handler that does nothing (the envelope parsed and checked, as ``validate`` does);
     the seconds from the consumer's start to the last one settled."""
@@ -297,10 +345,10 @@ async def drain_bus(bus: BusConfig, spec: QueueSpec, count: int, *, prefetch: in
                 # Settled right after this returns: give the ack one more turn of the loop.
                 asyncio.get_running_loop().call_soon(done.set_result, None)
 
-        started = time.perf_counter()
+        started = clocks()
         consumer = await made.consume(spec, handler, prefetch=prefetch, validate=True)
         await asyncio.wait_for(done, timeout=max(60.0, count / 100))
-        elapsed = time.perf_counter() - started
+        elapsed = Timing.since(*started)
         await consumer.cancel()
     finally:
         await made.close()
@@ -310,26 +358,46 @@ async def drain_bus(bus: BusConfig, spec: QueueSpec, count: int, *, prefetch: in
 async def collect_raw(url: str, queue_name: str, count: int, *,
                       give_up_after: float = 60.0) -> list[aio_pika.abc.AbstractIncomingMessage]:
     """Take (and ack) messages from ``queue_name`` until ``count`` came (or after a while)."""
+    return await collect_until(url, queue_name, lambda found: len(found) >= count,
+                               give_up_after=give_up_after)
+
+
+async def collect_until(
+    url: str, queue_name: str,
+    enough: Callable[[list[aio_pika.abc.AbstractIncomingMessage]], bool], *,
+    give_up_after: float = 60.0,
+) -> list[aio_pika.abc.AbstractIncomingMessage]:
+    """Take (and ack) messages from ``queue_name`` until ``enough(found)`` or a while passed;
+    then half a second more, so that duplicates on their way show too."""
     found: list[aio_pika.abc.AbstractIncomingMessage] = []
     connection = await aio_pika.connect(url)
     async with connection:
         channel = await connection.channel()
         await channel.set_qos(prefetch_count=1000)
         queue = await channel.declare_queue(queue_name, passive=True)
-        enough = asyncio.Event()
+        done = asyncio.Event()
 
         async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
             await message.ack()
             found.append(message)
-            if len(found) >= count:
-                enough.set()
+            if enough(found):
+                done.set()
 
         tag = await queue.consume(on_message)
         with suppress(TimeoutError):
-            await asyncio.wait_for(enough.wait(), give_up_after)
-        # Whatever is already on its way (duplicates would show here).
+            await asyncio.wait_for(done.wait(), give_up_after)
         await asyncio.sleep(0.5)
         await queue.cancel(tag)
+    return found
+
+
+def result_data(messages: Iterable[aio_pika.abc.AbstractIncomingMessage]) -> list[dict[str, Any]]:
+    """The ``data`` of delivery results taken from the bus."""
+    found: list[dict[str, Any]] = []
+    for message in messages:
+        data = json.loads(message.body).get("data")
+        if isinstance(data, dict):
+            found.append(data)
     return found
 
 
@@ -436,10 +504,108 @@ async def workspace(kind: str) -> AsyncIterator[tuple[Path, DevPki]]:
         yield directory, make_dev_pki(directory / "pki", operator_id=OPERATOR_ID)
 
 
-def log_to(path: Path) -> None:
-    """Log as ``serve`` does by default (JSON lines, info) into ``path``."""
+def log_to(path: Path, level: str = "info") -> None:
+    """Log as ``serve`` does (JSON lines; by default at level info) into ``path``."""
     stream = path.open("a", encoding="utf-8")
-    configure_logging("json", "info", stream=stream)
+    configure_logging("json", level, stream=stream)
+
+
+# --- the connector as ``hubject-connector serve`` ------------------------------------------
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def plain(value: Any) -> Any:
+    """Settings (dataclasses) as TOML-ready data: paths as text, no None."""
+    if is_dataclass(value) and not isinstance(value, type):
+        value = {f.name: getattr(value, f.name) for f in fields(value)}
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+class ServeProcess:
+    """``hubject-connector serve --config FILE`` in a process of its own.
+
+    ``config``'s inbound and ops sections are replaced: 127.0.0.1, free ports, the dev
+    PKI's server certificate. Its output goes to ``log``.
+    """
+
+    def __init__(self, config: Config, pki: DevPki, directory: Path, *,
+                 log_level: str = "info") -> None:
+        self.ops_port = free_port()
+        settings = plain(config)
+        settings["inbound"] = {"host": "127.0.0.1", "port": free_port(),
+                               "tls_cert": str(pki.server_cert), "tls_key": str(pki.server_key),
+                               "client_ca": str(pki.ca_cert)}
+        settings["ops"] = {"host": "127.0.0.1", "port": self.ops_port}
+        settings["logging"] = {"format": "json", "level": log_level}
+        self.config_file = directory / f"serve-{uuid.uuid4().hex[:6]}.toml"
+        self.config_file.write_text(to_toml(settings), encoding="utf-8")
+        self.log = directory / "serve.log"
+        self.process: asyncio.subprocess.Process | None = None
+
+    @property
+    def ops_url(self) -> str:
+        """The ops server (/metrics, /healthz, /readyz)."""
+        return f"http://127.0.0.1:{self.ops_port}"
+
+    async def start(self, *, ready_within: float = 60.0) -> ServeProcess:
+        """Start the process and wait until /readyz answers 200."""
+        environment = {k: v for k, v in os.environ.items()
+                       if not k.startswith("HUBJECT_CONNECTOR_")}
+        with self.log.open("ab") as output:
+            self.process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "hubject_connector", "serve", "--config",
+                str(self.config_file), stdout=output, stderr=output, env=environment)
+        deadline = time.monotonic() + ready_within
+        async with aiohttp.ClientSession() as session:
+            while time.monotonic() < deadline:
+                if self.process.returncode is not None:
+                    raise RuntimeError(f"serve exited with {self.process.returncode}; "
+                                       f"see {self.log}:\n{self.log.read_text()[-2000:]}")
+                with suppress(aiohttp.ClientError, OSError):
+                    async with session.get(self.ops_url + "/readyz") as response:
+                        if response.status == 200:
+                            return self
+                await asyncio.sleep(0.1)
+        raise RuntimeError(f"serve was not ready within {ready_within:g} s; see {self.log}")
+
+    def rss_mib(self) -> float:
+        """Resident memory of the process now, MiB (Linux /proc)."""
+        assert self.process is not None
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        raise RuntimeError("no VmRSS in /proc")
+
+    async def kill(self) -> None:
+        """SIGKILL, as a crash or the OOM killer would."""
+        if self.process is not None and self.process.returncode is None:
+            self.process.send_signal(signal.SIGKILL)
+            await self.process.wait()
+
+    async def stop(self, grace: float = 30.0) -> None:
+        """SIGTERM, then SIGKILL if it has not exited within ``grace``."""
+        process = self.process
+        if process is None or process.returncode is not None:
+            return
+        process.terminate()
+        try:
+            await asyncio.wait_for(process.wait(), grace)
+        except TimeoutError:
+            await self.kill()
 
 
 # --- the connector in this process ---------------------------------------------------------

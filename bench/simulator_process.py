@@ -88,6 +88,7 @@ _COMMANDS: Final[Mapping[str, Callable[..., Any]]] = {
     "max_calls_per_minute": lambda sim, operation: sim.max_calls_per_minute(operation),
     "evse_status": lambda sim, operator_id: dict(sim.state.evse_status_of(operator_id)),
     "cdr_sessions": lambda sim: sorted(sim.state.cdrs),
+    "cdr_count": lambda sim: len(sim.state.cdrs),
     "fail_percentage": _fail_percentage,
     "clear_faults": lambda sim: sim.faults.clear(),
     "reset": lambda sim: sim.reset(),
@@ -209,6 +210,11 @@ class SimulatorProcess:
         """The SessionIDs of every CDR the simulator holds."""
         found: list[str] = await self.call("cdr_sessions")
         return found
+
+    async def cdr_count(self) -> int:
+        """How many CDRs the simulator holds."""
+        count: int = await self.call("cdr_count")
+        return count
 
     async def fail_percentage(self, percent: float, kinds: list[FaultKind], *,
                               operation: str | None = None, seed: int = 7) -> None:

@@ -41,7 +41,9 @@ from bench.harness import (
     Connector,
     Profile,
     Report,
-    collect_raw,
+    Timing,
+    clocks,
+    collect_until,
     common_options,
     connector_config,
     delete_topology,
@@ -51,6 +53,7 @@ from bench.harness import (
     percentile,
     publish_raw,
     rabbitmq_bus,
+    result_data,
     run,
     sqlite_state,
     unique_name,
@@ -174,11 +177,12 @@ async def main(args: argparse.Namespace) -> Report:
         options=(f"{events:,} events over {evses:,} EVSEs as a backlog, then {paced:,} paced "
                  f"at {rate:g}/s; RabbitMQ, SQLite state store, simulator over mTLS in its "
                  f"own process; batch size {flows.status_batch_size}, longest wait "
-                 f"{flows.status_max_wait_seconds:g} s, prefetch {prefetch}"),
+                 f"{flows.status_max_wait_seconds:g} s, prefetch {prefetch}; log level "
+                 f"{args.log_level}"),
     )
     report.note(report.options)
     async with workspace("status") as (directory, pki):
-        log_to(directory / "connector.log")
+        log_to(directory / "connector.log", args.log_level)
         bus = rabbitmq_bus(unique_name("status"))
         url, exchange = bus.rabbitmq.url, bus.rabbitmq.exchange
         queue = RabbitMQNames(bus.rabbitmq).queue(FLOW)
@@ -193,21 +197,22 @@ async def main(args: argparse.Namespace) -> Report:
                 # Baseline, before: the same number of the same messages, acked only.
                 filler = StatusPlan(evse_ids(evses), seed=99)
                 await publish_raw(url, exchange, filler.messages(events))
-                raw_before = events / await drain_raw(url, queue, events, prefetch=prefetch)
-                report.figure("baseline before: raw aio-pika ack-only consumer", raw_before,
-                              "messages/s", digits=0)
+                raw_before = report.rates(
+                    "baseline before: raw aio-pika ack-only consumer", events,
+                    await drain_raw(url, queue, events, prefetch=prefetch))
 
                 # The connector's Bus alone (RabbitMQ adapter, envelopes checked, no work).
                 filler = StatusPlan(evse_ids(evses), seed=97)
                 await publish_raw(url, exchange, filler.messages(events))
-                bus_alone = events / await drain_bus(bus, queue_spec(FLOW, flows), events,
-                                                     prefetch=prefetch)
+                bus_alone = await drain_bus(bus, queue_spec(FLOW, flows), events,
+                                            prefetch=prefetch)
 
                 # The backlog, then the connector.
                 publish_seconds = await publish_raw(url, exchange, plan.messages(events))
                 report.figure("raw aio-pika publisher (confirms, mandatory)",
                               events / publish_seconds, "messages/s", digits=0)
                 started = time.time()
+                clock = clocks()
                 with Profile(args.profile):
                     await connector.start()
                     progress = (asyncio.create_task(_progress(connector))
@@ -215,11 +220,11 @@ async def main(args: argparse.Namespace) -> Report:
                     done = await wait_until(lambda: connector.outcomes(FLOW) >= events,
                                             f"a result for each of {events} events",
                                             give_up_after=max(120.0, events / 50))
+                connector_timing = Timing(done - started, time.process_time() - clock[1])
                 if progress is not None:
                     progress.cancel()
                 calls = await simulator.calls(OPERATION)
                 last_push = max((c.answered or 0.0) for c in calls)
-                burst_rate = events / (done - started)
 
                 # Paced: events at a steady rate, the connector keeping up.
                 paced_since = time.time()
@@ -240,14 +245,17 @@ async def main(args: argparse.Namespace) -> Report:
                 # Baseline, after.
                 filler = StatusPlan(evse_ids(evses), seed=98)
                 await publish_raw(url, exchange, filler.messages(events))
-                raw_after = events / await drain_raw(url, queue, events, prefetch=prefetch)
-                report.figure("baseline after: raw aio-pika ack-only consumer", raw_after,
-                              "messages/s", digits=0)
-                baseline = (raw_before + raw_after) / 2
-                report.figure("the connector's RabbitMQ Bus consumer alone (envelope checked, "
-                              "no work)", bus_alone, "messages/s", baseline=baseline, digits=0)
-                report.figure("connector: events carried to Hubject", burst_rate,
-                              "events/s", baseline=baseline, digits=0)
+                raw_after = report.rates(
+                    "baseline after: raw aio-pika ack-only consumer", events,
+                    await drain_raw(url, queue, events, prefetch=prefetch))
+                baseline = ((raw_before[0] + raw_after[0]) / 2,
+                            (raw_before[1] + raw_after[1]) / 2)
+                report.note(f"baseline (mean of before and after): {baseline[0]:,.0f} "
+                            f"messages/s; {baseline[1]:,.0f} messages per CPU second")
+                report.rates("the connector's RabbitMQ Bus consumer alone (envelope checked, "
+                             "no work)", events, bus_alone, baseline)
+                report.rates("connector: status events carried to Hubject (each with its "
+                             "result)", events, connector_timing, baseline)
 
                 burst_delays = plan.delays(calls)
                 report.note(f"PushEvseStatus calls for the backlog: {len(calls)} "
@@ -281,9 +289,11 @@ async def main(args: argparse.Namespace) -> Report:
                 limit = OPERATIONS[OPERATION].rate_per_minute or 0
                 report.check("no minute over the limit", per_minute <= limit,
                              f"at most {per_minute} calls in a minute, limit {limit}")
-                results = await collect_raw(url, results_queue, len(plan.ids))
-                answered = Counter(json.loads(m.body)["data"]["message_id"] for m in results)
-                outcomes = Counter(json.loads(m.body)["data"]["outcome"] for m in results)
+                wanted = set(plan.ids)
+                results = result_data(await collect_until(
+                    url, results_queue, lambda found: len(found) >= len(wanted)))
+                answered = Counter(r["message_id"] for r in results)
+                outcomes = Counter(r["outcome"] for r in results)
                 missing = len(set(plan.ids) - set(answered))
                 twice = sum(1 for n in answered.values() if n > 1)
                 report.check("one delivery result per event",
