@@ -4,6 +4,8 @@ Every event the backend sends gets exactly one ``delivery.result.v1`` (docs/cont
 ``accepted`` (Hubject said 000), ``rejected`` (Hubject refused it for good, with its
 StatusCode and AdditionalInfo, or the connector did with 022 because the data cannot
 become a valid OICP message), ``dead_lettered`` or ``dropped``, each with the reason.
+Handled again after a crash or a lost acknowledgement, a message gets its result again
+with the same id (``result_id``), which the backend drops as a duplicate.
 A flow decides a :class:`Verdict` about an :class:`Origin` (the message it answers) and
 hands both to :class:`Results`, which builds the envelope, counts the outcome and
 publishes it with the routing key the contract gives (the result's type).
@@ -18,12 +20,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import json
 import re
+import uuid
 from collections import deque
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Final
+from typing import Any, Final
 
 import structlog
 
@@ -59,6 +64,8 @@ _SESSION_ID = re.compile(r"[A-Za-z0-9]{8}(-[A-Za-z0-9]{4}){3}-[A-Za-z0-9]{12}")
 
 #: The code a result carries when the connector itself refuses the data (contract).
 DATA_ERROR: Final = "022"
+#: Namespace of the results' ids (uuid5 of what the result is about, see ``result_id``).
+RESULT_ID_NAMESPACE: Final = uuid.UUID("5b0f6a8e-2d1c-4b7e-9a43-0e8c61f2d7b9")
 
 
 def _fit(text: str | None, limit: int) -> str | None:
@@ -77,11 +84,15 @@ class Origin:
     subject: str | None = None
     #: When the thing happened (the envelope's ``time``), for the end-to-end delay.
     time: datetime | None = None
+    #: The message's ``data``, when known: a corrected message sent again under the same id
+    #: gets a result of its own (``result_id``).
+    data: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def of(cls, envelope: Envelope) -> Origin:
         """The origin of an envelope."""
-        return cls(envelope.id, str(envelope.type), envelope.subject, envelope.time)
+        return cls(envelope.id, str(envelope.type), envelope.subject, envelope.time,
+                   envelope.data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +168,24 @@ class Verdict:
         return cls(Outcome.DROPPED, reason=reason)
 
 
+def result_id(origin: Origin, outcome: Outcome, status_code: str | None) -> str:
+    """The id of the result about ``origin`` with this outcome: the same every time.
+
+    A message handled again (delivered again after a crash or a lost acknowledgement, or
+    sent twice by the backend) gets its result again with the first one's id: the same
+    CloudEvent (same source and id), which the backend drops as a duplicate
+    (docs/contract.md). An outcome that changes (dead-lettered, then replayed and
+    accepted), or a corrected message replayed under the same id, makes a new id.
+    """
+    content = ""
+    if origin.data is not None:
+        canonical = json.dumps(origin.data, sort_keys=True, separators=(",", ":"),
+                               ensure_ascii=False, default=str)
+        content = hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
+    seed = "\x1f".join((origin.message_id, str(outcome), status_code or "", content))
+    return str(uuid.uuid5(RESULT_ID_NAMESPACE, seed))
+
+
 def result_envelope(origin: Origin, verdict: Verdict) -> Envelope:
     """The ``delivery.result.v1`` for ``origin``, its fields fitted to the contract's limits.
 
@@ -172,7 +201,7 @@ def result_envelope(origin: Origin, verdict: Verdict) -> Envelope:
     if session_id is not None and not _SESSION_ID.fullmatch(session_id):
         session_id = None
     attempts = verdict.attempts if verdict.attempts is not None and verdict.attempts >= 1 else None
-    return make_delivery_result(
+    envelope = make_delivery_result(
         origin.message_id,
         verdict.outcome,
         message_type=_fit(origin.message_type, 200),
@@ -184,6 +213,7 @@ def result_envelope(origin: Origin, verdict: Verdict) -> Envelope:
         session_id=session_id,
         attempts=attempts,
     )
+    return replace(envelope, id=result_id(origin, verdict.outcome, code))
 
 
 class Results:

@@ -456,6 +456,12 @@ class StatusFlow(Flow):
             await self.publish(
                 Origin(recorded.replaced, str(MessageType.EVSE_STATUS), evse_id),
                 Verdict.dropped(SUPERSEDED))
+        if recorded.repeat:
+            # This very change is the one stored (delivered again after a crash or a lost
+            # ack): its result comes with its push, or came with it already. A "dropped"
+            # now would contradict that "accepted".
+            _log.info("flows.status_repeat", message_id=envelope.id, evse_id=evse_id)
+            return None
         if not recorded.stored:
             repeat = message.redelivered or message.retries > 0
             return Verdict.dropped(OLDER_OR_REPEAT if repeat else OLDER)

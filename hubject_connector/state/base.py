@@ -63,6 +63,9 @@ class StatusRecorded:
     stored: bool
     #: The message id of a pending (never pushed) status this one replaced, if any.
     replaced: str | None = None
+    #: Not stored because the EVSE's stored status is this very change (same message id):
+    #: its message delivered again, after a crash or a lost acknowledgement.
+    repeat: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +103,8 @@ def plan_statuses(
         if before is None:
             before = stored.get(change.evse_id)
         if before is not None and change.time <= before.change.time:
-            results.append(StatusRecorded(change, stored=False))
+            repeat = before.change.message_id == change.message_id
+            results.append(StatusRecorded(change, stored=False, repeat=repeat))
             continue
         replaced = None if before is None or before.sent else before.change.message_id
         results.append(StatusRecorded(change, stored=True, replaced=replaced))

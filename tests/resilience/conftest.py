@@ -115,27 +115,32 @@ class Burst:
 
 
 def results_by_message(backend: Backend) -> dict[str, list[str]]:
-    """Message id → the outcomes of the delivery results received about it, in order."""
-    found: dict[str, list[str]] = {}
+    """Message id → the outcomes of the delivery results received about it, in order.
+
+    A result received again with the same id is the same CloudEvent, which the backend
+    drops as the contract says; it is counted once here too.
+    """
+    found: dict[str, dict[str, str]] = {}
     for result in backend.results:
-        found.setdefault(str(result.data["message_id"]), []).append(
-            str(result.data["outcome"]))
-    return found
+        found.setdefault(str(result.data["message_id"]), {}).setdefault(
+            result.id, str(result.data["outcome"]))
+    return {message: list(results.values()) for message, results in found.items()}
 
 
-async def settled(backend: Backend, ids: Sequence[str], give_up_after: float = SETTLE) -> None:
-    """Wait until every message of ``ids`` has a delivery result."""
-    wanted = set(ids)
+async def settled(backend: Backend, burst: Burst, give_up_after: float = SETTLE) -> None:
+    """Wait until every message of ``burst`` has a delivery result."""
+    wanted = {str(doc["id"]): str(doc["type"]).split(".")[-2] for doc in burst.interleaved()}
 
-    def missing() -> set[str]:
-        return wanted - set(results_by_message(backend))
+    def missing() -> list[str]:
+        have = results_by_message(backend)
+        return [f"{wanted[i]} {i}" for i in wanted if i not in have]
 
     try:
         await eventually(lambda: not missing(), "a delivery result for every message",
                          give_up_after)
     except AssertionError:
         raise AssertionError(f"{len(missing())} of {len(wanted)} messages got no delivery "
-                             f"result, e.g. {sorted(missing())[:3]}") from None
+                             f"result: {missing()[:5]}") from None
 
 
 def cdr_calls(simulator: Simulator) -> Counter[str]:

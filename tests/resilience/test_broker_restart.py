@@ -64,5 +64,5 @@ async def test_a_broker_restart_mid_burst_loses_nothing(
     await own_broker.start()
     await send_all(env.backend, docs[len(docs) // 2 :])
 
-    await settled(env.backend, burst.ids)
+    await settled(env.backend, burst)
     assert_nothing_lost(env, burst, exactly_one_call=True)

@@ -49,7 +49,7 @@ async def test_hubject_down_for_a_while_then_back_loses_nothing(
                      and connector.metric(PUSH_FAILURES) >= 1, "calls to fail")
     await simulator.start()
 
-    await settled(env.backend, burst.ids)
+    await settled(env.backend, burst)
     # Calls cut by the stop may have been answered without the answer arriving: such a
     # CDR is sent again and Hubject says it has it, which counts as accepted.
     assert_nothing_lost(env, burst, exactly_one_call=False, answers_lost=True)
@@ -67,5 +67,5 @@ async def test_hubject_answering_in_5_seconds_loses_nothing(
     reply = await env.backend.ask(messages.authorize_start(deadline_seconds=8.0), timeout=12.0)
 
     assert reply.data["authorization_status"] == "Authorized"
-    await settled(env.backend, burst.ids)
+    await settled(env.backend, burst)
     assert_nothing_lost(env, burst, exactly_one_call=True)

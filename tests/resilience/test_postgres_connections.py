@@ -119,5 +119,5 @@ async def test_sessions_ended_by_the_server_mid_burst_send_no_cdr_twice(
     # And again while the second half flows.
     await role.end_sessions()
 
-    await settled(env.backend, burst.ids)
+    await settled(env.backend, burst)
     assert_nothing_lost(env, burst, exactly_one_call=True)

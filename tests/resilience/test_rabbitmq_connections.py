@@ -54,7 +54,7 @@ async def test_connections_closed_by_the_broker_mid_burst_lose_nothing(
     await close_connections(name)
     await send_all(env.backend, docs[2 * len(docs) // 3 :])
 
-    await settled(env.backend, burst.ids)
+    await settled(env.backend, burst)
     assert_nothing_lost(env, burst, exactly_one_call=True)
 
 
