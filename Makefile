@@ -43,8 +43,19 @@ test: lint typecheck $(STAMP)
 run: $(STAMP)
 	$(BIN)/hubject-connector sandbox $(SANDBOX_ARGS)
 
+# Every benchmark, one after the other (bench/__init__.py: each prints its figures with their
+# ratio to a raw baseline and appends them to bench/results.md). They need RabbitMQ and
+# PostgreSQL as the tests do. A benchmark whose checks fail does not stop the others;
+# the target fails at the end, naming it.
+BENCHMARKS := $(basename $(notdir $(wildcard $(addprefix bench/,$(addsuffix .py,\
+	contract_codec status_throughput cdr_throughput remote_start memory)))))
+
 bench: $(STAMP)
-	@echo "no benchmarks yet"
+	@failed=""; for name in $(BENCHMARKS); do \
+		echo "== bench/$$name.py"; \
+		$(BIN)/python -m bench.$$name || failed="$$failed $$name"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "benchmarks that failed:$$failed"; exit 1; fi
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

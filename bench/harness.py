@@ -188,6 +188,10 @@ class Report:
             self.failed.append(label)
         return ok
 
+    def goal(self, label: str, met: bool) -> None:
+        """A performance goal: met or not (not a check: figures depend on the machine)."""
+        self.note(f"goal: {label}: {'met' if met else 'NOT met'}")
+
     def write(self, path: Path | None) -> None:
         """Append the report to ``path`` (markdown) with the machine and the date."""
         if path is None:

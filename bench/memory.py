@@ -183,13 +183,11 @@ async def main(args: argparse.Namespace) -> Report:
                       "prometheus_client, structlog, asyncpg imported, idle", baseline, "MiB")
         rss = await idle_serve(report, "embedded bus", directory / "idle-embedded", pki,
                                embedded_bus(directory), idle, baseline, args)
-        report.check(f"idle RSS under {GOAL_MIB:g} MiB (embedded bus)", rss < GOAL_MIB,
-                     f"{rss:.1f} MiB")
+        report.goal(f"idle RSS under {GOAL_MIB:g} MiB (embedded bus)", rss < GOAL_MIB)
         if not args.no_rabbitmq:
             rss = await idle_serve(report, "RabbitMQ", directory / "idle-rabbitmq", pki,
                                    rabbitmq_bus(unique_name("memory")), idle, baseline, args)
-            report.check(f"idle RSS under {GOAL_MIB:g} MiB (RabbitMQ)", rss < GOAL_MIB,
-                         f"{rss:.1f} MiB")
+            report.goal(f"idle RSS under {GOAL_MIB:g} MiB (RabbitMQ)", rss < GOAL_MIB)
 
         # 100,000 EVSEs known.
         folder = made(directory / "known")

@@ -254,8 +254,10 @@ async def main(args: argparse.Namespace) -> Report:
                             f"messages/s; {baseline[1]:,.0f} messages per CPU second")
                 report.rates("the connector's RabbitMQ Bus consumer alone (envelope checked, "
                              "no work)", events, bus_alone, baseline)
-                report.rates("connector: status events carried to Hubject (each with its "
-                             "result)", events, connector_timing, baseline)
+                carried = report.rates("connector: status events carried to Hubject (each "
+                                       "with its result)", events, connector_timing, baseline)
+                report.goal("status events at 50% or more of the raw consumer's rate "
+                            "(per CPU second)", carried[1] >= 0.5 * baseline[1])
 
                 burst_delays = plan.delays(calls)
                 report.note(f"PushEvseStatus calls for the backlog: {len(calls)} "
