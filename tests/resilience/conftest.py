@@ -220,15 +220,18 @@ class Envs:
 
     async def make(self, kind: str, simulator: Simulator, *, url: str | None = None,
                    state: StateConfig | None = None, flows: FlowsConfig = RESILIENT_FLOWS,
-                   **bus: Any) -> FlowEnv:
+                   bus_path: Path | None = None) -> FlowEnv:
         """A connector configuration and a started backend on bus ``kind``.
 
         The backend has a connection name of its own on RabbitMQ, so that a test closing
-        the connector's connections leaves the backend's alone. ``bus`` overrides
-        ``BusConfig`` fields.
+        the connector's connections leaves the backend's alone. ``bus_path``: where the
+        embedded bus's file is (else in the test's directory).
         """
         config = flow_config(kind, self.tmp_path, self.pki, simulator, state, url)
-        config = replace(config, flows=flows, bus=replace(config.bus, **bus))
+        embedded = config.bus.embedded
+        if bus_path is not None:
+            embedded = replace(embedded, path=bus_path)
+        config = replace(config, flows=flows, bus=replace(config.bus, embedded=embedded))
         rabbit = config.bus.rabbitmq
         backend_config = replace(config.bus, rabbitmq=replace(
             rabbit, connection_name=f"{rabbit.connection_name}-backend"))
