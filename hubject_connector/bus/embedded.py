@@ -172,19 +172,29 @@ class EmbeddedMessage(IncomingMessage):
         self._bus = bus
         self._seq = stored.seq
 
+    async def _write(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a settling statement; if the file fails, let the lease lapse (see below)."""
+        try:
+            return await self._bus._run(fn, self._seq, self._bus.owner, *args)
+        except Exception:
+            # Not settled (a full disk, say): the lease must end for the message to come
+            # back, so it is no longer renewed.
+            self._bus._abandon(self._seq)
+            raise
+
     async def _ack(self) -> None:
-        if not await self._bus._run(self._bus.store.ack, self._seq, self._bus.owner):
+        if not await self._write(self._bus.store.ack):
             log.warning("bus.lease_lost", queue=self.queue, message_id=self.message_id)
 
     async def _retry(self, delay: float) -> None:
-        await self._bus._run(self._bus.store.retry, self._seq, self._bus.owner, delay)
+        await self._write(self._bus.store.retry, delay)
         self._bus._wake(self.queue)
 
     async def _dead_letter(self, reason: str, error: str | None) -> None:
-        await self._bus._run(self._bus.store.dead_letter, self._seq, self._bus.owner, reason, error)
+        await self._write(self._bus.store.dead_letter, reason, error)
 
     async def _release(self) -> None:
-        await self._bus._run(self._bus.store.release, self._seq, self._bus.owner)
+        await self._write(self._bus.store.release)
         self._bus._wake(self.queue)
 
     async def _reply(self, reply: Envelope | bytes) -> None:
@@ -229,6 +239,7 @@ class _EmbeddedConsumer(Consumer):
                     log.error("bus.claim_failed", queue=self._spec.name, error=str(exc))
                     claimed = []
                 for stored in claimed:
+                    bus._abandoned.pop(stored.seq, None)  # leased anew: renewed again
                     self._start_handling(EmbeddedMessage(bus, stored, self._spec))
                 if len(claimed) == free:
                     continue
@@ -294,6 +305,9 @@ class EmbeddedBus(Bus):
         self._wakeups: dict[str, asyncio.Event] = {}
         self._replies_wakeup = asyncio.Event()
         self._background: set[asyncio.Task[Any]] = set()
+        # Messages whose handling ended without being settled (the file failed), by seq,
+        # with when: their leases are not renewed, so that they are delivered again.
+        self._abandoned: dict[int, float] = {}
         self._session: aiohttp.ClientSession | None = None
         self._webhook: Webhook | None = None
         self._http_api: HttpServer | None = None
@@ -433,12 +447,22 @@ class EmbeddedBus(Bus):
         self._executor.shutdown(wait=True)
         self._executor = None
 
+    def _abandon(self, seq: int) -> None:
+        """Stop renewing the lease of ``seq``: its handler ended, the file failed to settle it."""
+        self._abandoned[seq] = time.monotonic()
+
     async def _renew_leases(self) -> None:
         interval = self.config.lease_seconds / 3
         while True:
             await asyncio.sleep(interval)
+            # Past two lease periods without renewal, a lease has lapsed for sure.
+            lapsed = time.monotonic() - 2 * self.config.lease_seconds
+            for seq, since in list(self._abandoned.items()):
+                if since < lapsed:
+                    del self._abandoned[seq]
             try:
-                await self._run(self.store.renew, self.owner, self.config.lease_seconds)
+                await self._run(self.store.renew, self.owner, self.config.lease_seconds,
+                                tuple(self._abandoned))
             except sqlite3.Error as exc:
                 log.error("bus.lease_renewal_failed", error=str(exc))
 

@@ -438,12 +438,13 @@ class QueueStore:
                 db, seq, "expired: no consumer took the request before its deadline", None, now
             )
 
-    def renew(self, owner: str, lease_seconds: float) -> None:
-        """Extend every lease ``owner`` holds."""
+    def renew(self, owner: str, lease_seconds: float, except_seqs: tuple[int, ...] = ()) -> None:
+        """Extend every lease ``owner`` holds, but those of ``except_seqs`` (let them lapse)."""
         with self._transaction() as db:
             db.execute(
-                "UPDATE messages SET visible_at = ? WHERE lease_owner = ?",
-                (time.time() + lease_seconds, owner),
+                "UPDATE messages SET visible_at = ? WHERE lease_owner = ?"
+                " AND seq NOT IN (SELECT value FROM json_each(?))",
+                (time.time() + lease_seconds, owner, json.dumps(except_seqs)),
             )
 
     def ack(self, seq: int, owner: str) -> bool:

@@ -1,12 +1,13 @@
 """The embedded bus's disk fills up while the backend posts messages.
 
 The bus file lives on a tmpfs of its own (16 MiB, mounted for the test; this needs root,
-as in CI). While Hubject is down, what the backend posted waits in the queue; then a
-filler file takes all but a little of the free space, and the backend posts on until
-the disk is full. What a user must see: the backend's POST answered 503 with the reason
-(send it again), a log line saying the bus failed, the file intact (``PRAGMA
-integrity_check``), and once there is space again every message accepted before, and the
-one sent again, at Hubject exactly once.
+as in CI). While Hubject holds the CDRs the backend posted, a filler file takes all but a
+little of the free space, and the backend posts on until the disk is full; then Hubject
+answers the held CDRs 503, so that their retries are to be written to the full disk.
+What a user must see: the backend's POST answered 503 with the reason (send it again), a
+log line saying the bus failed, the file intact (``PRAGMA integrity_check``), and once
+there is space again every message accepted before, and the one sent again, at Hubject
+exactly once.
 
 A read-only disk is not simulated: remounting the tmpfs read-only while the bus holds its
 file open for writing is refused ("mount point is busy"), root ignores file modes, and
@@ -15,11 +16,12 @@ tmpfs has no immutable attribute.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sqlite3
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +32,8 @@ from structlog.testing import capture_logs
 
 from hubject_connector.simulator import Simulator
 from tests.integration.flows import messages
-from tests.integration.flows.conftest import FlowEnv
-from tests.resilience.conftest import Burst, Envs, assert_nothing_lost, settled
+from tests.integration.flows.conftest import FlowEnv, eventually
+from tests.resilience.conftest import WAIT, Burst, Envs, assert_nothing_lost, settled
 
 pytestmark = pytest.mark.slow
 
@@ -105,10 +107,13 @@ def integrity(path: Path) -> str:
 @pytest.fixture
 async def disk_env(envs: Envs, simulator: Simulator, small_disk: Path,
                    default_structlog: None) -> FlowEnv:
-    """A connector whose embedded bus is on the small disk; Hubject on a fixed port."""
-    env = await envs.make("embedded", simulator, bus_path=small_disk / "bus.sqlite3")
-    simulator.config = simulator.config.replace(port=simulator.port)
-    return env
+    """A connector whose embedded bus is on the small disk."""
+    return await envs.make("embedded", simulator, bus_path=small_disk / "bus.sqlite3")
+
+
+def settle_failures(logs: Sequence[MutableMapping[str, Any]]) -> int:
+    """How many messages the bus could not settle (its file failed)."""
+    return sum(1 for entry in logs if entry["event"] == "bus.settle_failed")
 
 
 async def test_a_full_disk_refuses_clearly_and_keeps_what_it_took(
@@ -118,8 +123,11 @@ async def test_a_full_disk_refuses_clearly_and_keeps_what_it_took(
     connector = await env.connector()
     bus_url = getattr(connector.bus, "http_url", None)
     assert bus_url
-    await simulator.stop()  # Hubject down: what the backend posts waits in the queue
     before = Burst.make(cdrs=5, evses=2, changes=6)
+    # Hubject holds the five CDRs, then answers 503: their retries are to be stored on
+    # a full disk, which fails; they must come back once there is room again.
+    simulator.faults.http_503(10_000, operation="ChargeDetailRecord")
+    held = [simulator.faults.hold(operation="ChargeDetailRecord") for _ in before.cdrs]
     offered = [messages.cdr() for _ in range(MOST_POSTS)]
     taken: list[dict[str, Any]] = []
     refused: list[tuple[dict[str, Any], Any]] = []
@@ -127,6 +135,9 @@ async def test_a_full_disk_refuses_clearly_and_keeps_what_it_took(
     async with aiohttp.ClientSession() as session:
         for doc in before.interleaved():
             assert (await post(session, bus_url, doc))[0] == 202
+        for hold in held:
+            async with asyncio.timeout(WAIT):
+                await hold.arrived.wait()
         filler = fill(small_disk, ROOM)
         with capture_logs() as logs:
             for doc in offered:
@@ -136,19 +147,24 @@ async def test_a_full_disk_refuses_clearly_and_keeps_what_it_took(
                     refused.append((doc, body))
                     break
                 taken.append(doc)
-        assert refused, f"the bus took {len(taken)} messages on a full disk"
-        doc, body = refused[0]
-        assert "nothing was stored" in body["error"]
-        assert "disk is full" in body["error"]
-        assert any(entry["event"] == "bus.http_api_failed" for entry in logs)
+            assert refused, f"the bus took {len(taken)} messages on a full disk"
+            doc, body = refused[0]
+            assert "nothing was stored" in body["error"]
+            assert "disk is full" in body["error"]
+            assert any(entry["event"] == "bus.http_api_failed" for entry in logs)
+            for hold in held:
+                hold.release()
+            await eventually(lambda: settle_failures(logs) >= len(held),
+                             "the held CDRs' retries to fail on the full disk")
 
+        simulator.faults.clear()
         filler.unlink()
         assert integrity(small_disk / "bus.sqlite3") == "ok"
-        await simulator.start()
         # The backend sends the refused one again, as a 503 tells it to.
         assert (await post(session, bus_url, doc))[0] == 202
 
     everything = Burst([*before.cdrs, *taken, doc], before.statuses)
     await settled(env.backend, everything)
-    assert_nothing_lost(env, everything, exactly_one_call=True)
+    # Each CDR was tried (503) before the disk filled, and accepted once after.
+    assert_nothing_lost(env, everything, exactly_one_call=False)
     assert integrity(small_disk / "bus.sqlite3") == "ok"
