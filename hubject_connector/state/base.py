@@ -8,7 +8,10 @@ The flows keep four things here, and nothing else:
   an older status never overwrites a newer one (also across restarts) and unsent changes
   are pushed after a crash;
 * the outcome of every CDR per SessionID, so that a CDR reaches Hubject exactly once;
-* when the last progress notification of a session went out (one per 5 minutes).
+* when the last progress notification of a session went out (one per 5 minutes);
+* the delivery results owed about status messages (an outbox): written in the transaction
+  that makes them owed (a pending status replaced, statuses marked pushed or refused) and
+  crossed off once the bus confirmed them, so that a crash in between loses none.
 
 Adapters (``sqlite``, ``postgres``) only store: every rule that decides (newer time wins,
 a rejected CDR may be sent again corrected) is stated here and checked by one behavioural
@@ -24,6 +27,7 @@ back with the offset they were stored with.
 from __future__ import annotations
 
 import abc
+import json
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -54,6 +58,64 @@ class StatusChange:
     message_id: str
 
 
+class ResultKind(StrEnum):
+    """What an owed status result says (the flow words it as a delivery result)."""
+
+    #: Pushed, and Hubject accepted it.
+    ACCEPTED = "accepted"
+    #: Refused for good (by Hubject, or by the connector: it cannot become a valid push).
+    REJECTED = "rejected"
+    #: Dropped: replaced by a newer status of its EVSE before it was pushed.
+    SUPERSEDED = "superseded"
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why statuses were refused for good, as their ``rejected`` results say it."""
+
+    status_code: str
+    reason: str
+    status_description: str | None = None
+    additional_info: str | None = None
+    #: Whether Hubject answered so (else the connector refused to send it).
+    by_hubject: bool = True
+
+    def to_json(self) -> str:
+        """The refusal as the adapters store it."""
+        return json.dumps(
+            {"status_code": self.status_code, "reason": self.reason,
+             "status_description": self.status_description,
+             "additional_info": self.additional_info, "by_hubject": self.by_hubject},
+            ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> Refusal:
+        """The refusal ``to_json`` wrote."""
+        data = json.loads(text)
+        return cls(str(data["status_code"]), str(data["reason"]),
+                   data.get("status_description"), data.get("additional_info"),
+                   bool(data.get("by_hubject", True)))
+
+
+@dataclass(frozen=True, slots=True)
+class OwedResult:
+    """A delivery result the store owes the backend about one status message."""
+
+    message_id: str
+    evse_id: str
+    #: The status change's time (timezone-aware; given back in UTC).
+    time: datetime
+    kind: ResultKind
+    #: With ``REJECTED`` only.
+    refusal: Refusal | None = None
+
+    @classmethod
+    def of(cls, change: StatusChange, refusal: Refusal | None = None) -> OwedResult:
+        """The result owed about ``change`` once marked done (``refusal``: refused)."""
+        kind = ResultKind.ACCEPTED if refusal is None else ResultKind.REJECTED
+        return cls(change.message_id, change.evse_id, change.time, kind, refusal)
+
+
 @dataclass(frozen=True, slots=True)
 class StatusRecorded:
     """What ``record_statuses`` did with one change."""
@@ -66,6 +128,8 @@ class StatusRecorded:
     #: Not stored because the EVSE's stored status is this very change (same message id):
     #: its message delivered again, after a crash or a lost acknowledgement.
     repeat: bool = False
+    #: The result now owed about the replaced status (``SUPERSEDED``), written with it.
+    owed: OwedResult | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +157,8 @@ def plan_statuses(
     newer). So of several changes of one EVSE the newest wins; an earlier one of the same
     batch that was stored and then overtaken is named as ``replaced`` by the one that
     overtook it, exactly as if it had come in an earlier call. Returns the results, in the
-    order given, and the new pending row of each EVSE that changed.
+    order given (``owed``: the ``SUPERSEDED`` result to write with the rows), and the new
+    pending row of each EVSE that changed.
     """
     current: dict[str, StoredStatus] = {}
     results: list[StatusRecorded] = []
@@ -106,11 +171,15 @@ def plan_statuses(
             repeat = before.change.message_id == change.message_id
             results.append(StatusRecorded(change, stored=False, repeat=repeat))
             continue
-        replaced = None if before is None or before.sent else before.change.message_id
-        results.append(StatusRecorded(change, stored=True, replaced=replaced))
+        if before is None or before.sent:
+            results.append(StatusRecorded(change, stored=True))
+        else:
+            gone = before.change
+            owed = OwedResult(gone.message_id, gone.evse_id, gone.time, ResultKind.SUPERSEDED)
+            results.append(StatusRecorded(change, stored=True, replaced=gone.message_id,
+                                          owed=owed))
         current[change.evse_id] = StoredStatus(change, sent=False)
     return results, [row.change for row in current.values()]
-
 
 
 def check_replacement(operator_id: str, entries: Sequence[EvseEntry]) -> None:
@@ -223,8 +292,10 @@ class StateStore(abc.ABC):
         One transaction for the lot; results in the order given. A change whose ``time``
         is not after the stored time is not stored (``stored=False``); of several changes
         of one EVSE in ``changes``, the newest wins the same way. ``replaced`` names the
-        message of a pending status that was overwritten before it was pushed. The exact
-        rule is ``plan_statuses``. A naive ``time`` raises ValueError.
+        message of a pending status that was overwritten before it was pushed; in the same
+        transaction its ``SUPERSEDED`` result (``owed``) is written to the owed results
+        (one per message: a result already owed about it stays as it is). The exact rule
+        is ``plan_statuses``. A naive ``time`` raises ValueError.
         """
 
     @abc.abstractmethod
@@ -232,12 +303,35 @@ class StateStore(abc.ABC):
         """Up to ``limit`` stored statuses not yet pushed, oldest change first."""
 
     @abc.abstractmethod
-    async def mark_statuses_sent(self, changes: Sequence[StatusChange]) -> list[StatusChange]:
-        """Mark pushed those of ``changes`` still current (same message id); return them."""
+    async def mark_statuses_sent(
+        self, changes: Sequence[StatusChange], refusal: Refusal | None = None
+    ) -> list[StatusChange]:
+        """Mark done those of ``changes`` still current and pending; return them.
+
+        Still current: the EVSE's stored status is that message's. Pending: not marked
+        before. In the same transaction, the result each one is now owed is written to the
+        owed results: ``ACCEPTED``, or ``REJECTED`` with ``refusal`` (``OwedResult.of``).
+        """
 
     @abc.abstractmethod
     async def latest_statuses(self) -> list[StatusChange]:
         """Every EVSE's latest status, pushed or not, by EvseID (for a full refresh)."""
+
+    # Owed status results -----------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def owed_status_results(
+        self, limit: int, *, created_before: datetime | None = None
+    ) -> list[OwedResult]:
+        """Up to ``limit`` owed status results, the longest owed first.
+
+        ``created_before`` (timezone-aware): only those owed since before then; a result
+        another live process made owed just now is on its way to the bus already.
+        """
+
+    @abc.abstractmethod
+    async def status_results_published(self, message_ids: Sequence[str]) -> None:
+        """Cross off the owed results of ``message_ids``: the bus confirmed them."""
 
     # CDRs --------------------------------------------------------------------------------
 

@@ -41,6 +41,9 @@ from hubject_connector.state.base import (
     CdrRecord,
     CdrState,
     EvseEntry,
+    OwedResult,
+    Refusal,
+    ResultKind,
     StateStore,
     StatusChange,
     StatusRecorded,
@@ -92,6 +95,19 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             session_id text PRIMARY KEY,
             last_at timestamptz NOT NULL
         )""",
+    ),
+    (
+        # The delivery results owed about status messages (state/base.py): written in the
+        # transaction that makes them owed, deleted once the bus confirmed them.
+        """CREATE TABLE status_results (
+            message_id text COLLATE "C" PRIMARY KEY,
+            evse_id text NOT NULL,
+            changed_at timestamptz NOT NULL,
+            kind text NOT NULL CHECK (kind IN ('accepted', 'rejected', 'superseded')),
+            refusal jsonb,
+            created timestamptz NOT NULL
+        )""",
+        "CREATE INDEX status_results_by_age ON status_results (created, message_id)",
     ),
 )
 
@@ -155,6 +171,17 @@ def _status(row: asyncpg.Record) -> StatusChange:
         status=row["status"],
         time=changed.astimezone(timezone(timedelta(microseconds=offset))) if offset else changed,
         message_id=row["message_id"],
+    )
+
+
+def _owed(row: asyncpg.Record) -> OwedResult:
+    refusal = row["refusal"]
+    return OwedResult(
+        message_id=row["message_id"],
+        evse_id=row["evse_id"],
+        time=row["changed_at"],
+        kind=ResultKind(row["kind"]),
+        refusal=None if refusal is None else Refusal.from_json(refusal),
     )
 
 
@@ -474,6 +501,20 @@ class PostgresStateStore(StateStore):
                     [_offset_micros(c.time) for c in writes],
                     [c.message_id for c in writes],
                 )
+            owed = [r.owed for r in results if r.owed is not None]
+            if owed:
+                await connection.execute(
+                    "INSERT INTO status_results (message_id, evse_id, changed_at, kind, "
+                    "refusal, created) SELECT m, e, t, k, r, $6 FROM unnest($1::text[], "
+                    "$2::text[], $3::timestamptz[], $4::text[], $5::jsonb[]) "
+                    "AS x(m, e, t, k, r) ON CONFLICT (message_id) DO NOTHING",
+                    [o.message_id for o in owed],
+                    [o.evse_id for o in owed],
+                    [o.time for o in owed],
+                    [str(o.kind) for o in owed],
+                    [None if o.refusal is None else o.refusal.to_json() for o in owed],
+                    datetime.now(UTC),
+                )
         return results
 
     async def pending_statuses(self, limit: int) -> list[StatusChange]:
@@ -484,20 +525,31 @@ class PostgresStateStore(StateStore):
             )
         return [_status(row) for row in rows]
 
-    async def mark_statuses_sent(self, changes: Sequence[StatusChange]) -> list[StatusChange]:
-        """Mark pushed those of ``changes`` still current; return them."""
+    async def mark_statuses_sent(
+        self, changes: Sequence[StatusChange], refusal: Refusal | None = None
+    ) -> list[StatusChange]:
+        """Mark done those of ``changes`` still current and pending (owing their results)."""
         if not changes:
             return []
+        kind = ResultKind.ACCEPTED if refusal is None else ResultKind.REJECTED
         async with self._connection("mark_statuses_sent") as connection:
             # A row that record_statuses is replacing is locked: this waits for it and then
-            # sees the new message id, so a status pushed too late is not marked.
+            # sees the new message id, so a status pushed too late is not marked. One
+            # statement: the rows marked and the results they are owed, or neither.
             rows = await connection.fetch(
-                "UPDATE statuses AS s SET sent = true "
+                "WITH marked AS (UPDATE statuses AS s SET sent = true "
                 "FROM unnest($1::text[], $2::text[]) AS u(evse_id, message_id) "
-                "WHERE s.evse_id = u.evse_id AND s.message_id = u.message_id "
-                "RETURNING s.evse_id, s.message_id",
+                "WHERE s.evse_id = u.evse_id AND s.message_id = u.message_id AND NOT s.sent "
+                "RETURNING s.evse_id, s.message_id, s.changed_at), "
+                "owed AS (INSERT INTO status_results (message_id, evse_id, changed_at, kind, "
+                "refusal, created) SELECT message_id, evse_id, changed_at, $3, $4::jsonb, $5 "
+                "FROM marked ON CONFLICT (message_id) DO NOTHING) "
+                "SELECT evse_id, message_id FROM marked",
                 [c.evse_id for c in changes],
                 [c.message_id for c in changes],
+                str(kind),
+                None if refusal is None else refusal.to_json(),
+                datetime.now(UTC),
             )
         current = {(row["evse_id"], row["message_id"]) for row in rows}
         return [c for c in changes if (c.evse_id, c.message_id) in current]
@@ -507,6 +559,34 @@ class PostgresStateStore(StateStore):
         async with self._connection("latest_statuses") as connection:
             rows = await connection.fetch(_STATUS_SELECT + "ORDER BY evse_id")
         return [_status(row) for row in rows]
+
+    # Owed status results -----------------------------------------------------------------
+
+    async def owed_status_results(
+        self, limit: int, *, created_before: datetime | None = None
+    ) -> list[OwedResult]:
+        """Up to ``limit`` owed status results, the longest owed first."""
+        if created_before is not None:
+            require_aware(created_before, "created_before")
+        async with self._connection("owed_status_results") as connection:
+            rows = await connection.fetch(
+                "SELECT message_id, evse_id, changed_at, kind, refusal FROM status_results "
+                "WHERE $2::timestamptz IS NULL OR created < $2 "
+                "ORDER BY created, message_id LIMIT $1",
+                limit,
+                created_before,
+            )
+        return [_owed(row) for row in rows]
+
+    async def status_results_published(self, message_ids: Sequence[str]) -> None:
+        """Cross off the owed results of ``message_ids``."""
+        if not message_ids:
+            return
+        async with self._connection("status_results_published") as connection:
+            await connection.execute(
+                "DELETE FROM status_results WHERE message_id = ANY($1::text[])",
+                list(message_ids),
+            )
 
     # CDRs --------------------------------------------------------------------------------
 

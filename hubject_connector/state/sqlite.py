@@ -38,6 +38,9 @@ from hubject_connector.state.base import (
     CdrRecord,
     CdrState,
     EvseEntry,
+    OwedResult,
+    Refusal,
+    ResultKind,
     StateStore,
     StatusChange,
     StatusRecorded,
@@ -91,6 +94,19 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             last_us INTEGER NOT NULL
         ) WITHOUT ROWID""",
     ),
+    (
+        # The delivery results owed about status messages (state/base.py): written in the
+        # transaction that makes them owed, deleted once the bus confirmed them.
+        """CREATE TABLE status_results (
+            message_id TEXT PRIMARY KEY,
+            evse_id TEXT NOT NULL,
+            changed_us INTEGER NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('accepted', 'rejected', 'superseded')),
+            refusal TEXT,
+            created_us INTEGER NOT NULL
+        ) WITHOUT ROWID""",
+        "CREATE INDEX status_results_by_age ON status_results (created_us, message_id)",
+    ),
 )
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
@@ -125,6 +141,17 @@ def _status(row: sqlite3.Row) -> StatusChange:
         status=row["status"],
         time=_moment(row["changed_us"], row["utc_offset_us"]),
         message_id=row["message_id"],
+    )
+
+
+def _owed(row: sqlite3.Row) -> OwedResult:
+    refusal = row["refusal"]
+    return OwedResult(
+        message_id=row["message_id"],
+        evse_id=row["evse_id"],
+        time=_moment(row["changed_us"]),
+        kind=ResultKind(row["kind"]),
+        refusal=None if refusal is None else Refusal.from_json(refusal),
     )
 
 
@@ -292,7 +319,24 @@ class _Database:
                     for c in writes
                 ],
             )
+            self._owe(db, [r.owed for r in results if r.owed is not None])
         return results
+
+    @staticmethod
+    def _owe(db: sqlite3.Connection, owed: Sequence[OwedResult]) -> None:
+        """Write owed results (in the caller's transaction); one already owed stays."""
+        if not owed:
+            return
+        now = _now_micros()
+        db.executemany(
+            "INSERT INTO status_results (message_id, evse_id, changed_us, kind, refusal, "
+            "created_us) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING",
+            [
+                (o.message_id, o.evse_id, _micros(o.time), str(o.kind),
+                 None if o.refusal is None else o.refusal.to_json(), now)
+                for o in owed
+            ],
+        )
 
     def pending_statuses(self, limit: int) -> list[StatusChange]:
         rows = self.db.execute(
@@ -302,16 +346,23 @@ class _Database:
         ).fetchall()
         return [_status(row) for row in rows]
 
-    def mark_statuses_sent(self, changes: Sequence[StatusChange]) -> list[StatusChange]:
-        current: set[tuple[str, str]] = set()
+    def mark_statuses_sent(
+        self, changes: Sequence[StatusChange], refusal: Refusal | None
+    ) -> list[StatusChange]:
+        marked: dict[tuple[str, str], StatusChange] = {}
         with self._transaction() as db:
-            for key in dict.fromkeys((c.evse_id, c.message_id) for c in changes):
+            for change in changes:
+                key = (change.evse_id, change.message_id)
+                if key in marked:
+                    continue
                 cursor = db.execute(
-                    "UPDATE statuses SET sent = 1 WHERE evse_id = ? AND message_id = ?", key
+                    "UPDATE statuses SET sent = 1 "
+                    "WHERE evse_id = ? AND message_id = ? AND sent = 0", key
                 )
                 if cursor.rowcount:
-                    current.add(key)
-        return [c for c in changes if (c.evse_id, c.message_id) in current]
+                    marked[key] = change
+            self._owe(db, [OwedResult.of(c, refusal) for c in marked.values()])
+        return [c for c in changes if (c.evse_id, c.message_id) in marked]
 
     def latest_statuses(self) -> list[StatusChange]:
         rows = self.db.execute(
@@ -319,6 +370,22 @@ class _Database:
             "FROM statuses ORDER BY evse_id"
         ).fetchall()
         return [_status(row) for row in rows]
+
+    def owed_status_results(self, limit: int, created_before: datetime | None) -> list[OwedResult]:
+        before = _micros(created_before) if created_before is not None else 2**62
+        rows = self.db.execute(
+            "SELECT message_id, evse_id, changed_us, kind, refusal FROM status_results "
+            "WHERE created_us < ? ORDER BY created_us, message_id LIMIT ?",
+            (before, limit),
+        ).fetchall()
+        return [_owed(row) for row in rows]
+
+    def status_results_published(self, message_ids: Sequence[str]) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "DELETE FROM status_results WHERE message_id IN (SELECT value FROM json_each(?))",
+                (json.dumps(list(message_ids)),),
+            )
 
     # CDRs --------------------------------------------------------------------------------
 
@@ -518,17 +585,37 @@ class SqliteStateStore(StateStore):
         """Up to ``limit`` statuses not yet pushed, oldest first."""
         return await self._call("pending_statuses", self._database.pending_statuses, limit)
 
-    async def mark_statuses_sent(self, changes: Sequence[StatusChange]) -> list[StatusChange]:
-        """Mark pushed those of ``changes`` still current; return them."""
+    async def mark_statuses_sent(
+        self, changes: Sequence[StatusChange], refusal: Refusal | None = None
+    ) -> list[StatusChange]:
+        """Mark done those of ``changes`` still current and pending (owing their results)."""
         if not changes:
             return []
         return await self._call(
-            "mark_statuses_sent", self._database.mark_statuses_sent, changes
+            "mark_statuses_sent", self._database.mark_statuses_sent, changes, refusal
         )
 
     async def latest_statuses(self) -> list[StatusChange]:
         """Every EVSE's latest status, by EvseID."""
         return await self._call("latest_statuses", self._database.latest_statuses)
+
+    async def owed_status_results(
+        self, limit: int, *, created_before: datetime | None = None
+    ) -> list[OwedResult]:
+        """Up to ``limit`` owed status results, the longest owed first."""
+        if created_before is not None:
+            require_aware(created_before, "created_before")
+        return await self._call(
+            "owed_status_results", self._database.owed_status_results, limit, created_before
+        )
+
+    async def status_results_published(self, message_ids: Sequence[str]) -> None:
+        """Cross off the owed results of ``message_ids``."""
+        if not message_ids:
+            return
+        await self._call(
+            "status_results_published", self._database.status_results_published, message_ids
+        )
 
     async def get_cdr(self, session_id: str) -> CdrRecord | None:
         """The CDR record of ``session_id``, or None."""

@@ -190,7 +190,7 @@ async def test_replicas_starting_together_migrate_once(pg_kit: StoreKit) -> None
         await connection.close()
     assert [row["version"] for row in versions] == list(range(1, pg_kit.latest + 1))
     assert [row["table_name"] for row in tables] == [
-        "cdrs", "evses", "progress", "schema_version", "statuses",
+        "cdrs", "evses", "progress", "schema_version", "status_results", "statuses",
     ]
 
 
