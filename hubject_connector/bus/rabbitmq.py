@@ -343,7 +343,9 @@ class RabbitMQMessage(IncomingMessage):
     ) -> None:
         headers = clean_headers(delivery.headers or {})
         try:
-            retries = int(headers.get(RETRIES_HEADER, "0"))
+            # Whoever publishes can set the header: a negative count would index the
+            # retry delays from the end (or past it).
+            retries = max(0, int(headers.get(RETRIES_HEADER, "0")))
         except ValueError:
             retries = 0
         super().__init__(
