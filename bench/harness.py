@@ -24,6 +24,7 @@ import socket
 import sys
 import time
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field, fields, is_dataclass, replace
@@ -396,13 +397,63 @@ async def collect_until(
 
 
 def result_data(messages: Iterable[aio_pika.abc.AbstractIncomingMessage]) -> list[dict[str, Any]]:
-    """The ``data`` of delivery results taken from the bus."""
+    """The ``data`` of delivery results taken from the bus, each with its envelope's id as
+    ``result_id``."""
     found: list[dict[str, Any]] = []
     for message in messages:
-        data = json.loads(message.body).get("data")
+        envelope = json.loads(message.body)
+        data = envelope.get("data")
         if isinstance(data, dict):
-            found.append(data)
+            found.append({**data, "result_id": envelope.get("id")})
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class ResultCount:
+    """Delivery results about a set of messages, read as docs/contract.md tells a backend:
+    a result whose id was seen before is a repeat (after a crash or a lost connection) and
+    is dropped."""
+
+    missing: int
+    #: Messages with more than one distinct result (different ids): real news or an error.
+    several: int
+    #: Copies dropped because their id was seen.
+    repeats: int
+    outcomes: Counter[str]
+    #: A few messages with several distinct results: their outcomes and reasons.
+    examples: list[list[str]]
+
+    @classmethod
+    def of(cls, wanted: Iterable[str], results: Iterable[dict[str, Any]]) -> ResultCount:
+        """Count the results about ``wanted`` (message ids)."""
+        wanted = set(wanted)
+        seen: set[Any] = set()
+        by_message: dict[str, list[dict[str, Any]]] = {}
+        repeats = 0
+        for result in results:
+            if result.get("message_id") not in wanted:
+                continue
+            if result.get("result_id") in seen:
+                repeats += 1
+                continue
+            seen.add(result.get("result_id"))
+            by_message.setdefault(result["message_id"], []).append(result)
+        several = [found for found in by_message.values() if len(found) > 1]
+        return cls(
+            missing=len(wanted - set(by_message)), several=len(several), repeats=repeats,
+            outcomes=Counter(r["outcome"] for found in by_message.values() for r in found),
+            examples=[[f"{r['outcome']}: {r.get('reason') or r.get('status_code')}"
+                       for r in found] for found in several[:3]],
+        )
+
+    def describe(self) -> str:
+        """What was found, for a check's detail."""
+        text = (f"{self.missing} without result, {self.several} with more than one, "
+                f"{self.repeats} repeated copies dropped; outcomes: "
+                + ", ".join(f"{n} {o}" for o, n in sorted(self.outcomes.items())))
+        if self.examples:
+            text += "; e.g. " + " | ".join(" + ".join(e) for e in self.examples)
+        return text
 
 
 async def queue_depth(url: str, queue_name: str) -> int:

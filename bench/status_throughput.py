@@ -41,6 +41,7 @@ from bench.harness import (
     Connector,
     Profile,
     Report,
+    ResultCount,
     Timing,
     clocks,
     collect_until,
@@ -292,17 +293,11 @@ async def main(args: argparse.Namespace) -> Report:
                 report.check("no minute over the limit", per_minute <= limit,
                              f"at most {per_minute} calls in a minute, limit {limit}")
                 wanted = set(plan.ids)
-                results = result_data(await collect_until(
-                    url, results_queue, lambda found: len(found) >= len(wanted)))
-                answered = Counter(r["message_id"] for r in results)
-                outcomes = Counter(r["outcome"] for r in results)
-                missing = len(set(plan.ids) - set(answered))
-                twice = sum(1 for n in answered.values() if n > 1)
+                counted = ResultCount.of(wanted, result_data(await collect_until(
+                    url, results_queue, lambda found: len(found) >= len(wanted))))
                 report.check("one delivery result per event",
-                             missing == 0 and twice == 0 and len(answered) == len(plan.ids),
-                             f"{len(plan.ids)} events, {missing} without result, {twice} with "
-                             f"more than one; outcomes: "
-                             + ", ".join(f"{n} {o}" for o, n in sorted(outcomes.items())))
+                             counted.missing == 0 and counted.several == 0,
+                             f"{len(wanted)} events, {counted.describe()}")
             finally:
                 await connector.stop()
                 await delete_topology(bus, flows)
