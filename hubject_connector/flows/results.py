@@ -13,7 +13,9 @@ publishes it with the routing key the contract gives (the result's type).
 A result is information for the backend, not the message itself: when the bus refuses
 it for a moment (reconnecting), it waits in a small in-memory outbox and is published
 again in the background, so that a handler need not fail (and repeat a call to Hubject)
-because of it. Only a crash while results wait there loses them; that is logged.
+because of it. Only a crash while results wait there loses them; that is logged. Results
+kept durably elsewhere (the status results the state store owes, flows/owed.py) go
+through ``publish_confirmed`` instead, which says which ones the bus confirmed.
 """
 
 from __future__ import annotations
@@ -244,29 +246,43 @@ class Results:
         }
         counters[outcome].labels(flow).inc()
 
-    async def publish(self, flow: str, origin: Origin, verdict: Verdict) -> None:
-        """Count the outcome and put the result on the bus (or in the outbox, see above)."""
+    def _observe(self, flow: str, origin: Origin, verdict: Verdict) -> None:
+        """Count the outcome and measure the end-to-end delay of an answered one."""
         self.count(flow, verdict.outcome)
         if verdict.answered and origin.time is not None:
             delay = (datetime.now(UTC) - origin.time).total_seconds()
             self._metrics.delay.labels(flow).observe(max(0.0, delay))
+
+    def _envelope(self, origin: Origin, verdict: Verdict) -> Envelope | None:
+        """The result's envelope; None when none can be made (counted as unpublished)."""
         try:
-            envelope = result_envelope(origin, verdict)
+            return result_envelope(origin, verdict)
         except ContractError as exc:
             # A bug of ours; the message itself was handled, so say it and go on.
             _log.error("flows.result_invalid", message_id=origin.message_id, error=str(exc))
             try:
-                envelope = result_envelope(
+                return result_envelope(
                     replace(origin, subject=None),
                     Verdict(verdict.outcome, status_code=verdict.status_code or None,
                             reason=verdict.reason or "see the connector's log"),
                 )
             except ContractError:
                 self._metrics.results_unpublished.inc()
-                return
+                return None
+
+    @staticmethod
+    def _log_result(flow: str, origin: Origin, verdict: Verdict) -> None:
         _log.info("flows.result", flow=flow, message_id=origin.message_id,
                   outcome=str(verdict.outcome), status_code=verdict.status_code,
                   reason=verdict.reason)
+
+    async def publish(self, flow: str, origin: Origin, verdict: Verdict) -> None:
+        """Count the outcome and put the result on the bus (or in the outbox, see above)."""
+        self._observe(flow, origin, verdict)
+        envelope = self._envelope(origin, verdict)
+        if envelope is None:
+            return
+        self._log_result(flow, origin, verdict)
         if self._outbox:
             # Keep the order: results already waiting go first.
             self._enqueue(envelope)
@@ -283,6 +299,34 @@ class Results:
             chunk = items[start:start + PUBLISH_CONCURRENCY]
             await asyncio.gather(*(self.publish(flow, origin, verdict)
                                    for origin, verdict in chunk))
+
+    async def publish_confirmed(
+        self, flow: str, items: Sequence[tuple[Origin, Verdict]]
+    ) -> list[bool]:
+        """Publish results kept durably elsewhere; whether the bus confirmed each one.
+
+        No in-memory outbox: a result the bus refused stays the caller's to publish again.
+        An outcome is counted once its result is confirmed (or cannot be made at all:
+        logged, and True, so that it is not tried for ever). At most
+        ``PUBLISH_CONCURRENCY`` wait for their confirms at once.
+        """
+        window = asyncio.Semaphore(PUBLISH_CONCURRENCY)
+
+        async def one(origin: Origin, verdict: Verdict) -> bool:
+            envelope = self._envelope(origin, verdict)
+            if envelope is not None:
+                async with window:
+                    try:
+                        await self._bus.publish(RESULT_ROUTING_KEY, envelope)
+                    except Exception as exc:  # the bus is down or reconnecting
+                        _log.debug("flows.result_unconfirmed", message_id=origin.message_id,
+                                   error=repr(exc))
+                        return False
+                self._log_result(flow, origin, verdict)
+            self._observe(flow, origin, verdict)
+            return True
+
+        return list(await asyncio.gather(*(one(origin, verdict) for origin, verdict in items)))
 
     def _enqueue(self, envelope: Envelope) -> None:
         if len(self._outbox) >= self._outbox_limit:

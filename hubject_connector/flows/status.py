@@ -4,22 +4,27 @@ What passes through: ``evse.status.v1`` from the ``evse-status`` queue; what goe
 Hubject is PushEvseStatus (eRoamingEvseStatus 2.1) calls carrying many EVSEs each; what
 the backend hears is one delivery result per status change.
 
-Two rooms, joined by the state store, so that nothing is lost and a restart changes
+Three rooms, joined by the state store, so that nothing is lost and a restart changes
 nothing:
 
 * the intake (:class:`StatusIntake`): handlers put their change in; one task commits
   whatever has gathered in one transaction (``store.record_statuses``, a group commit)
   and only then are the messages acknowledged. The store keeps per EVSE the change with
   the latest ``time``: an older one is not stored (result ``dropped``, "a newer status of
-  this EVSE is known"), and a pending change overtaken before its push is dropped too
-  ("superseded by a newer status"), so one EVSE is pushed once with its latest status;
+  this EVSE is known", published before the ack), and a pending change overtaken before
+  its push is dropped too ("superseded by a newer status", owed by the store from that
+  same transaction on), so one EVSE is pushed once with its latest status;
 * the batcher (:class:`StatusBatcher`): pushes the pending statuses
   (``store.pending_statuses``) as one ``update`` per operator when a batch is full
   (``flows.status_batch_size``) or the oldest change waited ``flows.status_max_wait_seconds``,
   holding ``store.exclusive("PushEvseStatus")`` so that one push is in flight across
-  every process; then marks them sent and publishes ``accepted`` for those still current.
-  A transient failure leaves them pending (they are durable) and the push is tried again
-  after a growing pause. Changes found pending at start are pushed at once.
+  every process; then marks them sent, which makes their ``accepted`` results owed in
+  the same transaction, for those still current. A transient failure leaves them pending
+  (they are durable) and the push is tried again after a growing pause. Changes found
+  pending at start are pushed at once;
+* the owed results (:class:`~.owed.OwedResults`): what the store owes is published after
+  each commit, crossed off once the bus confirmed it, and swept up at start and
+  periodically (what a process killed before publishing left owed, on any replica).
 
 An ``update`` refused with 022 means Hubject lacks a status record it updates (the text
 spec refuses an update of a missing record; a new EVSE has none): the operator's latest
@@ -41,10 +46,17 @@ import structlog
 from hubject_connector.bus.base import IncomingMessage
 from hubject_connector.bus.contract import Envelope, MessageType
 from hubject_connector.flows.delivery import Flow, FlowParts, connector_refusal, refusal_reason
+from hubject_connector.flows.owed import OwedResults, refusal_of
 from hubject_connector.flows.results import Origin, Verdict
 from hubject_connector.hubject.errors import OicpStatusError
 from hubject_connector.oicp.codec import OicpValidationError
-from hubject_connector.state.base import StateStore, StatusChange, StatusRecorded
+from hubject_connector.state.base import (
+    OwedResult,
+    Refusal,
+    StateStore,
+    StatusChange,
+    StatusRecorded,
+)
 from hubject_connector.translate import outbound
 from hubject_connector.translate.errors import TranslationError
 
@@ -66,7 +78,6 @@ OLDER_OR_REPEAT: Final = (
     "a status of this EVSE at the same time or newer is recorded (this message delivered "
     "again, or an older status)"
 )
-SUPERSEDED: Final = "superseded by a newer status of this EVSE before it was pushed"
 #: Most combinations remembered as checked (``StatusFlow._check_alone``), a few MB at most.
 CHECKED_LIMIT: Final = 20_000
 
@@ -87,9 +98,10 @@ def by_operator(changes: Iterable[StatusChange]) -> dict[str, list[StatusChange]
 class StatusIntake:
     """Group commit of status changes: many handlers, one transaction per round."""
 
-    def __init__(self, store: StateStore, on_stored: StatusBatcher) -> None:
+    def __init__(self, store: StateStore, on_stored: StatusBatcher, owed: OwedResults) -> None:
         self._store = store
         self._batcher = on_stored
+        self._owed = owed
         self._waiting: list[tuple[StatusChange, asyncio.Future[StatusRecorded]]] = []
         self._wakeup = asyncio.Event()
         self._stopping = False
@@ -112,6 +124,7 @@ class StatusIntake:
             # Not running (stopped): commit alone rather than lose the change.
             (recorded,) = await self._store.record_statuses([change])
             self._batcher.notify(1 if recorded.stored else 0)
+            self._owed.hand([recorded.owed] if recorded.owed is not None else [])
             return recorded
         future: asyncio.Future[StatusRecorded] = asyncio.get_running_loop().create_future()
         self._waiting.append((change, future))
@@ -144,6 +157,8 @@ class StatusIntake:
             if not future.done():
                 future.set_result(result)
         self._batcher.notify(sum(1 for r in recorded if r.stored))
+        # Owed since the commit (superseded): published now, crossed off once confirmed.
+        self._owed.hand(r.owed for r in recorded if r.owed is not None)
 
     async def stop(self) -> None:
         """Commit what has gathered, then stop (later changes are committed one by one)."""
@@ -251,42 +266,44 @@ class StatusBatcher:
     async def push_pending(self) -> int:
         """Push one batch of pending statuses (under the lock); how many were taken.
 
-        The results are published after the lock is released: the next push need not
-        wait for a thousand results to reach the bus.
+        Their results, owed from the marking on, are handed to the owed results' task:
+        the next push need not wait for a thousand results to reach the bus.
         """
         store = self._parts.store
         # Changes stored from here on wait for the next round.
         count, oldest = self._count, self._oldest
         self._count, self._oldest = 0, None
-        noted: list[tuple[Origin, Verdict]] = []
         try:
             async with store.exclusive(OPERATION):
                 batch = await store.pending_statuses(self.batch_size)
                 for operator_id, changes in by_operator(batch).items():
                     try:
-                        noted += await self._push_update(operator_id, changes)
+                        await self._push_update(operator_id, changes)
                     except (TranslationError, OicpValidationError) as exc:
                         # Checked at the intake, so not expected; but a pending change
                         # that can never be sent must not hold up every later push.
-                        noted += await self._unsendable(changes, exc)
+                        await self._unsendable(changes, exc)
         except BaseException:
             # Not pushed: the changes are still due (and with them, those since).
             self._count += count
             self._oldest = oldest if oldest is not None else self._oldest
             raise
-        finally:
-            # Those of the operators pushed before a failure, too.
-            await self._parts.results.publish_many(self._flow.name, noted)
         if len(batch) >= self.batch_size:
             # A full batch: more may be waiting; go again at once.
             self._count = max(self._count, self.batch_size)
             self._oldest = self._oldest or time.monotonic()
         return len(batch)
 
-    async def _push_update(
-        self, operator_id: str, changes: Sequence[StatusChange]
-    ) -> list[tuple[Origin, Verdict]]:
-        """Push ``changes`` as an update (lock held); the results to publish."""
+    async def _mark_done(
+        self, changes: Sequence[StatusChange], refusal: Refusal | None = None
+    ) -> None:
+        """Mark ``changes`` done; hand the results that makes owed (``accepted``, or
+        ``rejected`` with ``refusal``) for publication."""
+        done = await self._parts.store.mark_statuses_sent(changes, refusal)
+        self._flow.owed.hand(OwedResult.of(change, refusal) for change in done)
+
+    async def _push_update(self, operator_id: str, changes: Sequence[StatusChange]) -> None:
+        """Push ``changes`` as an update (lock held), and mark them done."""
         request = outbound.push_evse_status(
             "update", operator_id, self._flow.context.operator_name,
             [(c.evse_id, c.status) for c in changes])
@@ -296,49 +313,41 @@ class StatusBatcher:
             if exc.transient:
                 raise
             if exc.code != DATA_ERROR:
-                return await self._refused(changes, exc)
+                await self._refused(changes, exc)
+                return
             _log.info("flows.status_update_refused", operator_id=operator_id,
                       status_code=exc.code, additional_info=exc.additional_info,
                       then="fullLoad")
             try:
-                return await self._push_full_load(operator_id)
+                await self._push_full_load(operator_id)
             except OicpStatusError as second:
                 if second.transient:
                     raise
-                return await self._refused(changes, second)
+                await self._refused(changes, second)
+            return
         self._parts.metrics.status_batch_size.observe(len(changes))
-        sent = await self._parts.store.mark_statuses_sent(changes)
-        return [(origin_of(change), Verdict.accepted()) for change in sent]
+        await self._mark_done(changes)
 
-    async def _refused(
-        self, changes: Sequence[StatusChange], exc: OicpStatusError
-    ) -> list[tuple[Origin, Verdict]]:
+    async def _refused(self, changes: Sequence[StatusChange], exc: OicpStatusError) -> None:
         """Hubject refused the statuses for good: mark them done; ``rejected`` results."""
-        done = await self._parts.store.mark_statuses_sent(changes)
         reason = refusal_reason(exc, "EVSE status push")
-        verdict = Verdict.refused_by_hubject(exc, reason=reason)
-        return [(origin_of(change), verdict) for change in done]
+        await self._mark_done(changes, refusal_of(Verdict.refused_by_hubject(exc, reason=reason)))
 
     async def _unsendable(
         self, changes: Sequence[StatusChange], exc: TranslationError | OicpValidationError
-    ) -> list[tuple[Origin, Verdict]]:
+    ) -> None:
         """Statuses that cannot become a valid push: mark them done; ``rejected`` results."""
         _log.error("flows.status_unsendable", error=str(exc), count=len(changes))
-        done = await self._parts.store.mark_statuses_sent(changes)
         verdict = Verdict.refused_by_connector(connector_refusal(exc, "EVSE status"))
-        return [(origin_of(change), verdict) for change in done]
+        await self._mark_done(changes, refusal_of(verdict))
 
-    async def _push_full_load(self, operator_id: str | None) -> list[tuple[Origin, Verdict]]:
+    async def _push_full_load(self, operator_id: str | None) -> None:
         """Send every latest status (of one operator, or all) as fullLoad (lock held).
 
-        The results: ``accepted`` for the changes that were pending until then.
+        Those that were pending until then are marked done (``accepted`` owed); the others
+        were marked (and their results owed) when first pushed.
         """
-        store = self._parts.store
-        latest = await store.latest_statuses()
-        if not latest:
-            return []
-        pending = {c.message_id for c in await store.pending_statuses(len(latest) + 1)}
-        noted: list[tuple[Origin, Verdict]] = []
+        latest = await self._parts.store.latest_statuses()
         for operator, changes in by_operator(latest).items():
             if operator_id is not None and operator != operator_id:
                 continue
@@ -347,17 +356,13 @@ class StatusBatcher:
                 [(c.evse_id, c.status) for c in changes])
             await self._flow.call(OPERATION, request, operator)
             self._parts.metrics.status_batch_size.observe(len(changes))
-            sent = await store.mark_statuses_sent(changes)
-            noted += [(origin_of(c), Verdict.accepted()) for c in sent
-                      if c.message_id in pending]
-        return noted
+            await self._mark_done(changes)
 
     async def full_refresh(self) -> None:
         """Send every known status again as one fullLoad per operator."""
         _log.info("flows.status_full_refresh")
         async with self._parts.store.exclusive(OPERATION):
-            noted = await self._push_full_load(None)
-        await self._parts.results.publish_many(self._flow.name, noted)
+            await self._push_full_load(None)
 
     async def _refresh(self) -> None:
         assert self.refresh_every is not None
@@ -402,24 +407,31 @@ class StatusFlow(Flow):
             self, batch_size=settings.status_batch_size,
             max_wait=settings.status_max_wait_seconds,
             full_refresh=settings.status_full_refresh_seconds)
-        self.intake = StatusIntake(parts.store, self.batcher)
+        #: The status results the store owes, on their way to the bus.
+        self.owed = OwedResults(parts, self.name)
+        self.intake = StatusIntake(parts.store, self.batcher, self.owed)
         #: (OperatorID, OperatorName, EvseID, status) combinations that passed the check.
         self._checked: set[tuple[str, str, str, str]] = set()
 
     @property
     def healthy(self) -> bool:
-        """Whether the intake and the batcher run (a crash shows in readiness)."""
-        return self.intake.running and self.batcher.running
+        """Whether the intake, the batcher and the owed results run (readiness)."""
+        return self.intake.running and self.batcher.running and self.owed.running
 
     async def start(self) -> None:
-        """Start the intake's group commit and the batcher."""
+        """Start the owed results (what is owed from before first), the intake's group
+        commit and the batcher."""
+        self.owed.start()
         self.intake.start()
         self.batcher.start()
 
     async def stop(self, grace: float) -> None:
-        """Commit what was taken, then push what is pending within ``grace``."""
+        """Commit what was taken, push what is pending, then publish the results owed,
+        within ``grace`` (what is left stays in the store for the next start)."""
+        deadline = time.monotonic() + max(0.0, grace)
         await self.intake.stop()
-        await self.batcher.stop(grace)
+        await self.batcher.stop(max(0.0, deadline - time.monotonic()))
+        await self.owed.stop(max(0.0, deadline - time.monotonic()))
 
     def _check_alone(self, operator_id: str, operator_name: str, evse_id: str,
                      status: str) -> None:
@@ -451,18 +463,20 @@ class StatusFlow(Flow):
         # whole batch it is pushed in (018).
         self._check_alone(operator_id, ctx.operator_name, evse_id, status)
         change = StatusChange(evse_id, operator_id, status, envelope.time, envelope.id)
+        # The result of a status it replaced is owed by the store from the commit on, and
+        # published by ``self.owed``.
         recorded = await self.intake.record(change)
-        if recorded.replaced is not None:
-            await self.publish(
-                Origin(recorded.replaced, str(MessageType.EVSE_STATUS), evse_id),
-                Verdict.dropped(SUPERSEDED))
         if recorded.repeat:
             # This very change is the one stored (delivered again after a crash or a lost
-            # ack): its result comes with its push, or came with it already. A "dropped"
-            # now would contradict that "accepted".
+            # ack): its result is owed from its push on (the store wrote it with the
+            # marking), or will be. A "dropped" now would contradict that "accepted".
             _log.info("flows.status_repeat", message_id=envelope.id, evse_id=evse_id)
             return None
         if not recorded.stored:
+            # Published before the ack: a crash first delivers the message again, and
+            # this again. Its origin carries no content, as the owed results' do, so that
+            # a "dropped" about a message already superseded has that result's id.
             repeat = message.redelivered or message.retries > 0
-            return Verdict.dropped(OLDER_OR_REPEAT if repeat else OLDER)
+            await self.publish(origin_of(change),
+                               Verdict.dropped(OLDER_OR_REPEAT if repeat else OLDER))
         return None
