@@ -30,23 +30,27 @@ async def test_a_message_handed_back_among_acked_ones_comes_back_alone(
     go = asyncio.Event()
     finished: list[str] = []
     arrived: list[str] = []
+    all_arrived = asyncio.Event()
+    others_finished = asyncio.Event()
 
     async def handler(message: IncomingMessage) -> None:
         arrived.append(message.message_id)
+        if len(arrived) == len(sent):
+            all_arrived.set()
         if message.message_id == stuck:
             await asyncio.Event().wait()  # handled until the consumer stops: handed back
         await go.wait()  # the others all finish in the same turn of the loop
         finished.append(message.message_id)
+        if len(finished) == len(sent) - 1:
+            others_finished.set()
 
     consumer_bus = await kit.connected(queues=[spec])
     consumer = await consumer_bus.consume(spec, handler, prefetch=50)
     async with asyncio.timeout(WAIT):
-        while len(arrived) < len(sent):
-            await asyncio.sleep(0.02)
+        await all_arrived.wait()
     go.set()
     async with asyncio.timeout(WAIT):
-        while len(finished) < len(sent) - 1:
-            await asyncio.sleep(0.02)
+        await others_finished.wait()
     await consumer.cancel(0.5)
 
     # Only the message handed back is delivered again; every acked one is gone for good.

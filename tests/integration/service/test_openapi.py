@@ -2,10 +2,11 @@
 
 The document is checked against the official OpenAPI 3.1 schema (the OpenAPI Initiative's
 ``schemas/v3.1/schema.yaml``, as openapi-spec-validator ships it), and every Schema Object
-in it against the OAS 3.1 schema dialect (openapi-schema-validator). References to Hubject's official CPO OpenAPI are
-pinned URLs; they are resolved against the copy the tests read (``oicp_spec_dir``), never
-downloaded. The route tests compare the document's paths with what the three aiohttp
-applications (inbound server, embedded bus API, ops server) register, in both directions.
+in it against the OAS 3.1 schema dialect (openapi-schema-validator). References to
+Hubject's official CPO OpenAPI are pinned URLs; they are resolved against the copy the
+tests read (``oicp_spec_dir``), never downloaded. The route tests compare the document's
+paths with what the three aiohttp applications (inbound server, embedded bus API, ops
+server) register, in both directions.
 """
 
 from __future__ import annotations
