@@ -30,7 +30,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy --strict hubject_connector tests $(wildcard bench/*.py)
+	$(BIN)/mypy --strict hubject_connector tests $(wildcard bench/*.py) $(wildcard examples/*.py)
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit
