@@ -133,6 +133,18 @@ class OwnBroker:
         if code != 0:
             raise AssertionError(f"rabbitmqctl -n {self.node} stop failed: {text}")
 
+    async def crash(self) -> None:
+        """Kill the node with SIGKILL, as a power cut or the OOM killer would."""
+        pid = int((self.directory / "node.pid").read_text(encoding="utf-8").strip())
+        os.kill(pid, signal.SIGKILL)
+        # Down once the node no longer answers (its port closed with the process).
+        async with asyncio.timeout(BOOT_WAIT):
+            while True:
+                code, _ = await self._ctl("ping", give_up_after=10.0)
+                if code != 0:
+                    return
+                await asyncio.sleep(0.1)
+
     def log_tail(self, lines: int = 30) -> str:
         """The end of the node's log, for a failure's message."""
         logs = sorted((self.directory / "log").glob("*.log"))

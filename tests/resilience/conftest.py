@@ -220,19 +220,21 @@ class Envs:
 
     async def make(self, kind: str, simulator: Simulator, *, url: str | None = None,
                    state: StateConfig | None = None, flows: FlowsConfig = RESILIENT_FLOWS,
-                   bus_path: Path | None = None) -> FlowEnv:
+                   bus_path: Path | None = None, quorum_queues: bool = True) -> FlowEnv:
         """A connector configuration and a started backend on bus ``kind``.
 
         The backend has a connection name of its own on RabbitMQ, so that a test closing
         the connector's connections leaves the backend's alone. ``bus_path``: where the
-        embedded bus's file is (else in the test's directory).
+        embedded bus's file is (else in the test's directory); ``quorum_queues`` False:
+        classic queues on RabbitMQ.
         """
         config = flow_config(kind, self.tmp_path, self.pki, simulator, state, url)
         embedded = config.bus.embedded
         if bus_path is not None:
             embedded = replace(embedded, path=bus_path)
-        config = replace(config, flows=flows, bus=replace(config.bus, embedded=embedded))
-        rabbit = config.bus.rabbitmq
+        rabbit = replace(config.bus.rabbitmq, quorum_queues=quorum_queues)
+        config = replace(config, flows=flows,
+                         bus=replace(config.bus, embedded=embedded, rabbitmq=rabbit))
         backend_config = replace(config.bus, rabbitmq=replace(
             rabbit, connection_name=f"{rabbit.connection_name}-backend"))
         env = FlowEnv(kind, self.pki, simulator, config,

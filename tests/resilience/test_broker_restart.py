@@ -1,4 +1,4 @@
-"""The RabbitMQ broker stops in the middle of a burst and starts again.
+"""The RabbitMQ broker stops (or crashes) in the middle of a burst and starts again.
 
 A node of the test's own (``broker.OwnBroker``) carries the connector's and the
 backend's traffic; it is stopped while CDRs and statuses flow and started again on the
@@ -43,11 +43,16 @@ async def own_broker() -> AsyncIterator[OwnBroker]:
         await broker.destroy()
 
 
+@pytest.mark.parametrize("how", ["stop", "crash"])
 async def test_a_broker_restart_mid_burst_loses_nothing(
-    own_broker: OwnBroker, envs: Envs, simulator: Simulator,
+    own_broker: OwnBroker, envs: Envs, simulator: Simulator, how: str,
 ) -> None:
     # own_broker first: it is torn down last, after the queues on it are deleted.
-    env = await envs.make("rabbitmq", simulator, url=own_broker.url)
+    # After a crash, RabbitMQ 3.10's quorum queues on a single node stay without a leader
+    # (rabbitmq-server#10070: "leader not known"), and nothing flows until an operator
+    # triggers an election: the crash is shown on classic queues.
+    env = await envs.make("rabbitmq", simulator, url=own_broker.url,
+                          quorum_queues=how == "stop")
     await env.connector()
     burst = Burst.make(cdrs=20, evses=5, changes=40)
     docs = burst.interleaved()
@@ -58,7 +63,7 @@ async def test_a_broker_restart_mid_burst_loses_nothing(
     for hold in held:
         async with asyncio.timeout(WAIT):
             await hold.arrived.wait()
-    await own_broker.stop()
+    await (own_broker.stop() if how == "stop" else own_broker.crash())
     for hold in held:
         hold.release()
     await own_broker.start()
