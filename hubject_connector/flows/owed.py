@@ -48,7 +48,10 @@ ROUND: Final = 1000
 SWEEP_SECONDS: Final = 5.0
 #: A result owed for longer than this is taken as nobody's (its maker died, or the bus
 #: refused it); younger ones are on their way to the bus from the process that made them.
-ORPHAN_SECONDS: Final = 5.0
+#: Longer than a busy replica's own backlog of results usually is, so that replicas
+#: seldom publish each other's (a copy is harmless: same id), and short enough that the
+#: results of a replica killed come within half a minute.
+ORPHAN_SECONDS: Final = 15.0
 #: Results handed and waiting, at most; beyond, they wait in the store for a sweep.
 HANDED_LIMIT: Final = 100_000
 #: Pauses after a failed round: doubling from the first to the longest.
