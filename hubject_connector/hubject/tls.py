@@ -28,39 +28,25 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import hashlib
-import os
 import ssl
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
 
 import structlog
 from cryptography import x509
 
-from hubject_connector import certs
+from hubject_connector import certfiles, certs
+from hubject_connector.certfiles import EXPIRY_WARNING_DAYS as EXPIRY_WARNING_DAYS
+from hubject_connector.certfiles import WallClock as WallClock
 from hubject_connector.certs import CertificateError, CertificateInfo
 from hubject_connector.config import ConfigErrors, HubjectConfig
 from hubject_connector.errors import ConfigError
 from hubject_connector.metrics import HubjectMetrics
 
-#: Days before expiry at which a warning is logged (once per certificate and threshold).
-EXPIRY_WARNING_DAYS: Final = (30, 7)
-
 _log = structlog.get_logger(__name__)
-
-WallClock = Callable[[], dt.datetime]
-
-
-def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-def _ssl_reason(exc: ssl.SSLError) -> str:
-    return str(getattr(exc, "reason", None) or exc)
 
 
 def build_client_context(config: HubjectConfig) -> tuple[ssl.SSLContext, x509.Certificate | None]:
@@ -96,7 +82,7 @@ def build_client_context(config: HubjectConfig) -> tuple[ssl.SSLContext, x509.Ce
             problems.append(exc.for_setting("hubject.ca_bundle"))
         except ssl.SSLError as exc:
             problems.append(CertificateError(
-                config.ca_bundle, f"cannot load the CA bundle: {_ssl_reason(exc)}",
+                config.ca_bundle, f"cannot load the CA bundle: {certfiles.ssl_reason(exc)}",
                 key="hubject.ca_bundle"))
 
     chain: list[x509.Certificate] = []
@@ -143,7 +129,7 @@ def _load_chain(
         try:
             context.load_cert_chain(certfile=str(combined), keyfile=str(key_path))
         except ssl.SSLError as exc:
-            reason = _ssl_reason(exc)
+            reason = certfiles.ssl_reason(exc)
             if "KEY_VALUES_MISMATCH" in reason:
                 raise CertificateError(
                     key_path, f"this key does not belong to the certificate {cert_path}",
@@ -155,16 +141,9 @@ def _load_chain(
 
 def _fingerprint(config: HubjectConfig) -> bytes:
     """SHA-256 over the contents of every configured file (missing files count too)."""
-    digest = hashlib.sha256()
-    for path in (config.client_cert, config.client_key, config.client_chain, config.ca_bundle):
-        digest.update(b"\0path\0" + os.fsencode(str(path)))
-        if path is None:
-            continue
-        try:
-            digest.update(path.read_bytes())
-        except OSError as exc:
-            digest.update(f"\0error\0{exc.errno}".encode())
-    return digest.digest()
+    return certfiles.fingerprint(
+        (config.client_cert, config.client_key, config.client_chain, config.ca_bundle)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,13 +189,13 @@ class ClientTls:
         *,
         metrics: HubjectMetrics | None = None,
         clock: Callable[[], float] = time.monotonic,
-        now: WallClock = _utcnow,
+        now: WallClock = certfiles.utcnow,
     ) -> None:
         self._config = config
         self._metrics = metrics
         self._clock = clock
         self._now = now
-        self._warned: set[tuple[bytes, int]] = set()
+        self._expiry = certfiles.ExpiryWarnings("client", _log, now)
         self._loaded = self._load(_fingerprint(config))
         self._refuse_at_start(self._loaded)
         self._checked_at = clock()
@@ -297,16 +276,8 @@ class ClientTls:
         Requests check before they go out anyway; this keeps the expiry gauge, the expiry
         warnings and the rotation current while no request is sent (run it as a task).
         """
-        interval = max(self._config.cert_reload_interval_seconds, 1.0)
-        while True:
-            await sleep(interval)
-            try:
-                self.check()
-            except Exception:
-                # The watch must outlive one bad look at the files. check() keeps the previous
-                # context on a broken set; anything else (a file vanishing mid-rotation) is
-                # logged and looked at again next interval.
-                _log.exception("checking the client certificate files failed")
+        await certfiles.watch(self.check, self._config.cert_reload_interval_seconds,
+                              role="client", log=_log, sleep=sleep)
 
     def _load(self, fingerprint: bytes) -> LoadedTls:
         context, cert = build_client_context(self._config)
@@ -371,30 +342,7 @@ class ClientTls:
         self._warn_expiry(loaded)
 
     def _warn_expiry(self, loaded: LoadedTls) -> None:
-        info = loaded.certificate
-        if info is None:
-            return
-        now = self._now()
-        left = info.not_after - now
-        if left <= dt.timedelta(0):
-            key = (loaded.fingerprint, 0)
-            if key not in self._warned:
-                self._warned.add(key)
-                _log.error("the client certificate has expired: Hubject refuses it",
-                           not_after=info.not_after.isoformat(), file=str(info.path))
-            return
-        for threshold in sorted(EXPIRY_WARNING_DAYS):
-            if left <= dt.timedelta(days=threshold):
-                key = (loaded.fingerprint, threshold)
-                if key not in self._warned:
-                    self._warned.add(key)
-                    _log.warning(
-                        f"the client certificate expires within {threshold} days",
-                        days_left=int(left / dt.timedelta(days=1)),
-                        not_after=info.not_after.isoformat(), file=str(info.path),
-                        threshold_days=threshold,
-                    )
-                break
+        self._expiry.check(loaded.certificate, loaded.fingerprint)
 
     def explain_rejection(self) -> Rejection:
         """Why Hubject most likely refused our TLS session, from what we know locally."""

@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import hashlib
-import os
 import ssl
 import time
 import urllib.parse
@@ -45,28 +43,18 @@ from cryptography.x509.verification import (
     VerificationError,
 )
 
-from hubject_connector import certs
+from hubject_connector import certfiles, certs
+from hubject_connector.certfiles import EXPIRY_WARNING_DAYS as EXPIRY_WARNING_DAYS
+from hubject_connector.certfiles import WallClock as WallClock
 from hubject_connector.certs import CertificateError, CertificateInfo
 from hubject_connector.config import InboundConfig
 from hubject_connector.errors import ConfigError, ConnectorError
 from hubject_connector.inbound.metrics import InboundMetrics
 
-#: Days before expiry at which a warning is logged (once per certificate and threshold).
-EXPIRY_WARNING_DAYS: Final = (30, 7)
 #: Longest header value taken as a certificate chain (a chain is a few kilobytes).
 MAX_HEADER_CERTIFICATE_BYTES: Final = 64 * 1024
 
 _log = structlog.get_logger(__name__)
-
-WallClock = Callable[[], dt.datetime]
-
-
-def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-def _ssl_reason(exc: ssl.SSLError) -> str:
-    return str(getattr(exc, "reason", None) or exc)
 
 
 def check_settings(config: InboundConfig) -> None:
@@ -121,7 +109,7 @@ def build_server_context(config: InboundConfig) -> tuple[ssl.SSLContext, x509.Ce
         context.load_cert_chain(certfile=str(config.tls_cert), keyfile=str(config.tls_key))
     except ssl.SSLError as exc:
         raise CertificateError(config.tls_cert, f"cannot use certificate and key: "
-                                                f"{_ssl_reason(exc)}",
+                                                f"{certfiles.ssl_reason(exc)}",
                                key="inbound.tls_cert") from exc
     if config.client_cert_mode == "off":
         context.verify_mode = ssl.CERT_NONE
@@ -135,7 +123,7 @@ def build_server_context(config: InboundConfig) -> tuple[ssl.SSLContext, x509.Ce
         raise exc.for_setting("inbound.client_ca") from exc
     except ssl.SSLError as exc:
         raise CertificateError(config.client_ca, f"cannot load the CA bundle: "
-                                                 f"{_ssl_reason(exc)}",
+                                                 f"{certfiles.ssl_reason(exc)}",
                                key="inbound.client_ca") from exc
     # The bundle may hold an intermediate of Hubject's chain rather than its root: every
     # certificate in it is an anchor, as the operator configured.
@@ -156,16 +144,7 @@ def _public(key: object) -> bytes:
 
 def _fingerprint(config: InboundConfig) -> bytes:
     """SHA-256 over the contents of every configured file (missing files count too)."""
-    digest = hashlib.sha256()
-    for path in (config.tls_cert, config.tls_key, config.client_ca):
-        digest.update(b"\0path\0" + os.fsencode(str(path)))
-        if path is None:
-            continue
-        try:
-            digest.update(path.read_bytes())
-        except OSError as exc:
-            digest.update(f"\0error\0{exc.errno}".encode())
-    return digest.digest()
+    return certfiles.fingerprint((config.tls_cert, config.tls_key, config.client_ca))
 
 
 class HeaderCertificateError(ConnectorError):
@@ -190,7 +169,7 @@ class HeaderCertificates:
     """
 
     def __init__(self, header: str, anchors: Sequence[x509.Certificate],
-                 now: WallClock = _utcnow) -> None:
+                 now: WallClock = certfiles.utcnow) -> None:
         self.header = header
         self._store = Store(list(anchors))
         self._now = now
@@ -268,14 +247,14 @@ class ServerTls:
         *,
         metrics: InboundMetrics | None = None,
         clock: Callable[[], float] = time.monotonic,
-        now: WallClock = _utcnow,
+        now: WallClock = certfiles.utcnow,
     ) -> None:
         check_settings(config)
         self._config = config
         self._metrics = metrics
         self._clock = clock
         self._now = now
-        self._warned: set[tuple[bytes, int]] = set()
+        self._expiry = certfiles.ExpiryWarnings("server", _log, now)
         self._failed_fingerprint: bytes | None = None
         self._loaded = self._load(_fingerprint(config))
         self._checked_at = clock()
@@ -361,14 +340,8 @@ class ServerTls:
         New connections check when due anyway; this keeps the expiry gauge, the warnings
         and the proxy header's CA current while nobody connects (run it as a task).
         """
-        interval = max(self._config.cert_reload_interval_seconds, 1.0)
-        while True:
-            await sleep(interval)
-            try:
-                self.check()
-            except Exception:
-                # The watch must outlive one bad look at the files (one vanishing mid-swap).
-                _log.exception("checking the server certificate files failed")
+        await certfiles.watch(self.check, self._config.cert_reload_interval_seconds,
+                              role="server", log=_log, sleep=sleep)
 
     def _load(self, fingerprint: bytes) -> LoadedServerTls:
         config = self._config
@@ -404,26 +377,7 @@ class ServerTls:
         self._warn_expiry(loaded)
 
     def _warn_expiry(self, loaded: LoadedServerTls) -> None:
-        info = loaded.certificate
-        if info is None:
-            return
-        left = info.not_after - self._now()
-        if left <= dt.timedelta(0):
-            key = (loaded.fingerprint, 0)
-            if key not in self._warned:
-                self._warned.add(key)
-                _log.error("the server certificate has expired: Hubject refuses it",
-                           not_after=info.not_after.isoformat(), file=str(info.path))
-            return
-        for threshold in sorted(EXPIRY_WARNING_DAYS):
-            if left <= dt.timedelta(days=threshold):
-                key = (loaded.fingerprint, threshold)
-                if key not in self._warned:
-                    self._warned.add(key)
-                    _log.warning(f"the server certificate expires within {threshold} days",
-                                 days_left=int(left / dt.timedelta(days=1)),
-                                 not_after=info.not_after.isoformat(), file=str(info.path))
-                break
+        self._expiry.check(loaded.certificate, loaded.fingerprint)
 
 
 def refusal_reason(exc: BaseException) -> str:
@@ -433,7 +387,7 @@ def refusal_reason(exc: BaseException) -> str:
     if not isinstance(exc, ssl.SSLError):
         # The client went away mid-handshake (a TCP health check, a port scan).
         return "closed_during_handshake" if isinstance(exc, OSError) else "tls_handshake_failed"
-    reason = _ssl_reason(exc)
+    reason = certfiles.ssl_reason(exc)
     if "HTTP_REQUEST" in reason:
         return "not_tls"
     if "PEER_DID_NOT_RETURN_A_CERTIFICATE" in reason:
@@ -446,9 +400,9 @@ def refusal_reason(exc: BaseException) -> str:
 def describe_refusal(exc: BaseException) -> str:
     """The failed handshake in words, for the log."""
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return exc.verify_message or _ssl_reason(exc)
+        return exc.verify_message or certfiles.ssl_reason(exc)
     if isinstance(exc, ssl.SSLError):
-        return _ssl_reason(exc)
+        return certfiles.ssl_reason(exc)
     if isinstance(exc, TimeoutError):
         return "the client did not finish the TLS handshake in time"
     return repr(exc)
