@@ -6,7 +6,9 @@ The flows keep four things here, and nothing else:
   becomes an ``insert`` or an ``update`` and a delete can carry the record;
 * the latest status per EVSE with the time it changed and whether it was pushed, so that
   an older status never overwrites a newer one (also across restarts) and unsent changes
-  are pushed after a crash;
+  are pushed after a crash; and whether Hubject holds a status record of the EVSE
+  (``at_hubject``), so that a status push is an ``insert`` for a new EVSE and an
+  ``update`` for a known one (Hubject refuses an update of a record it lacks);
 * the outcome of every CDR per SessionID, so that a CDR reaches Hubject exactly once;
 * when the last progress notification of a session went out (one per 5 minutes);
 * the delivery results owed about status messages (an outbox): written in the transaction
@@ -56,6 +58,9 @@ class StatusChange:
     status: str
     time: datetime
     message_id: str
+    #: As read from the store: whether Hubject held a status record of the EVSE then (a
+    #: push including it was accepted). A change coming in has not been stored: False.
+    at_hubject: bool = False
 
 
 class ResultKind(StrEnum):
@@ -300,22 +305,33 @@ class StateStore(abc.ABC):
 
     @abc.abstractmethod
     async def pending_statuses(self, limit: int) -> list[StatusChange]:
-        """Up to ``limit`` stored statuses not yet pushed, oldest change first."""
+        """Up to ``limit`` stored statuses not yet pushed, oldest change first (each with
+        its EVSE's ``at_hubject``)."""
 
     @abc.abstractmethod
     async def mark_statuses_sent(
-        self, changes: Sequence[StatusChange], refusal: Refusal | None = None
+        self,
+        changes: Sequence[StatusChange],
+        refusal: Refusal | None = None,
+        *,
+        full_load_of: str | None = None,
     ) -> list[StatusChange]:
         """Mark done those of ``changes`` still current and pending; return them.
 
         Still current: the EVSE's stored status is that message's. Pending: not marked
         before. In the same transaction, the result each one is now owed is written to the
         owed results: ``ACCEPTED``, or ``REJECTED`` with ``refusal`` (``OwedResult.of``).
+
+        Without ``refusal`` (Hubject accepted the push), every EVSE of ``changes`` is then
+        ``at_hubject``, current or not: Hubject holds a status record of it. With
+        ``full_load_of`` (the push was a fullLoad of that operator, which replaces its
+        whole set), the operator's other EVSEs are no longer ``at_hubject``.
         """
 
     @abc.abstractmethod
     async def latest_statuses(self) -> list[StatusChange]:
-        """Every EVSE's latest status, pushed or not, by EvseID (for a full refresh)."""
+        """Every EVSE's latest status, pushed or not, by EvseID (for a full refresh), each
+        with ``at_hubject``."""
 
     # Owed status results -----------------------------------------------------------------
 

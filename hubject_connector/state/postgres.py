@@ -109,6 +109,13 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         )""",
         "CREATE INDEX status_results_by_age ON status_results (created, message_id)",
     ),
+    (
+        # Whether Hubject holds a status record of the EVSE (state/base.py): a push is an
+        # insert for a new EVSE, an update for a known one. A status pushed before this
+        # version was most probably accepted (a refused one is healed by the flow).
+        "ALTER TABLE statuses ADD COLUMN at_hubject boolean NOT NULL DEFAULT false",
+        "UPDATE statuses SET at_hubject = true WHERE sent",
+    ),
 )
 
 #: Errors of the database or of the way to it; they become StateError. InternalClientError
@@ -124,9 +131,15 @@ _CONNECT_TIMEOUT_SECONDS: Final = 10.0
 _CLOSE_TIMEOUT_SECONDS: Final = 10.0
 _MICROSECOND: Final = timedelta(microseconds=1)
 
+#: What record_statuses reads (the rule needs no more).
 _STATUS_SELECT: Final = (
     "SELECT evse_id, operator_id, status, changed_at, utc_offset_us, message_id, sent "
     "FROM statuses "
+)
+#: What the flows read: with whether Hubject holds the EVSE's status record.
+_STATUS_SELECT_HUBJECT: Final = (
+    "SELECT evse_id, operator_id, status, changed_at, utc_offset_us, message_id, sent, "
+    "at_hubject FROM statuses "
 )
 _CDR_SELECT: Final = (
     "SELECT session_id, digest, message_id, state, attempts, status_code, additional_info, "
@@ -171,6 +184,8 @@ def _status(row: asyncpg.Record) -> StatusChange:
         status=row["status"],
         time=changed.astimezone(timezone(timedelta(microseconds=offset))) if offset else changed,
         message_id=row["message_id"],
+        # Not read where the rule does not need it (record_statuses).
+        at_hubject=bool(row.get("at_hubject", False)),
     )
 
 
@@ -521,18 +536,27 @@ class PostgresStateStore(StateStore):
         """Up to ``limit`` statuses not yet pushed, oldest first."""
         async with self._connection("pending_statuses") as connection:
             rows = await connection.fetch(
-                _STATUS_SELECT + "WHERE NOT sent ORDER BY changed_at, evse_id LIMIT $1", limit
+                _STATUS_SELECT_HUBJECT + "WHERE NOT sent ORDER BY changed_at, evse_id LIMIT $1",
+                limit,
             )
         return [_status(row) for row in rows]
 
     async def mark_statuses_sent(
-        self, changes: Sequence[StatusChange], refusal: Refusal | None = None
+        self,
+        changes: Sequence[StatusChange],
+        refusal: Refusal | None = None,
+        *,
+        full_load_of: str | None = None,
     ) -> list[StatusChange]:
-        """Mark done those of ``changes`` still current and pending (owing their results)."""
-        if not changes:
+        """Mark done those of ``changes`` still current and pending (owing their results);
+        accepted: their EVSEs are ``at_hubject`` (a fullLoad's: only they, of its operator)."""
+        if not changes and full_load_of is None:
             return []
         kind = ResultKind.ACCEPTED if refusal is None else ResultKind.REJECTED
-        async with self._connection("mark_statuses_sent") as connection:
+        async with (
+            self._connection("mark_statuses_sent") as connection,
+            connection.transaction(),
+        ):
             # A row that record_statuses is replacing is locked: this waits for it and then
             # sees the new message id, so a status pushed too late is not marked. One
             # statement: the rows marked and the results they are owed, or neither.
@@ -551,13 +575,27 @@ class PostgresStateStore(StateStore):
                 None if refusal is None else refusal.to_json(),
                 datetime.now(UTC),
             )
+            if refusal is None:
+                # Statements of their own: one statement must not update a row twice.
+                pushed = list(dict.fromkeys(c.evse_id for c in changes))
+                if full_load_of is not None:
+                    await connection.execute(
+                        "UPDATE statuses SET at_hubject = false WHERE operator_id = $1 "
+                        "AND at_hubject AND NOT (evse_id = ANY($2::text[]))",
+                        full_load_of, pushed,
+                    )
+                await connection.execute(
+                    "UPDATE statuses SET at_hubject = true "
+                    "WHERE evse_id = ANY($1::text[]) AND NOT at_hubject",
+                    pushed,
+                )
         current = {(row["evse_id"], row["message_id"]) for row in rows}
         return [c for c in changes if (c.evse_id, c.message_id) in current]
 
     async def latest_statuses(self) -> list[StatusChange]:
         """Every EVSE's latest status, by EvseID."""
         async with self._connection("latest_statuses") as connection:
-            rows = await connection.fetch(_STATUS_SELECT + "ORDER BY evse_id")
+            rows = await connection.fetch(_STATUS_SELECT_HUBJECT + "ORDER BY evse_id")
         return [_status(row) for row in rows]
 
     # Owed status results -----------------------------------------------------------------

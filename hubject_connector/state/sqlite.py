@@ -107,6 +107,13 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         ) WITHOUT ROWID""",
         "CREATE INDEX status_results_by_age ON status_results (created_us, message_id)",
     ),
+    (
+        # Whether Hubject holds a status record of the EVSE (state/base.py): a push is an
+        # insert for a new EVSE, an update for a known one. A status pushed before this
+        # version was most probably accepted (a refused one is healed by the flow).
+        "ALTER TABLE statuses ADD COLUMN at_hubject INTEGER NOT NULL DEFAULT 0",
+        "UPDATE statuses SET at_hubject = 1 WHERE sent = 1",
+    ),
 )
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
@@ -141,6 +148,9 @@ def _status(row: sqlite3.Row) -> StatusChange:
         status=row["status"],
         time=_moment(row["changed_us"], row["utc_offset_us"]),
         message_id=row["message_id"],
+        # Not read where the rule does not need it (record_statuses). A Row's ``in``
+        # looks at its values, hence keys().
+        at_hubject="at_hubject" in row.keys() and bool(row["at_hubject"]),  # noqa: SIM118
     )
 
 
@@ -340,14 +350,15 @@ class _Database:
 
     def pending_statuses(self, limit: int) -> list[StatusChange]:
         rows = self.db.execute(
-            "SELECT evse_id, operator_id, status, changed_us, utc_offset_us, message_id "
-            "FROM statuses WHERE sent = 0 ORDER BY changed_us, evse_id LIMIT ?",
+            "SELECT evse_id, operator_id, status, changed_us, utc_offset_us, message_id, "
+            "at_hubject FROM statuses WHERE sent = 0 ORDER BY changed_us, evse_id LIMIT ?",
             (limit,),
         ).fetchall()
         return [_status(row) for row in rows]
 
     def mark_statuses_sent(
-        self, changes: Sequence[StatusChange], refusal: Refusal | None
+        self, changes: Sequence[StatusChange], refusal: Refusal | None,
+        full_load_of: str | None,
     ) -> list[StatusChange]:
         marked: dict[tuple[str, str], StatusChange] = {}
         with self._transaction() as db:
@@ -362,12 +373,26 @@ class _Database:
                 if cursor.rowcount:
                     marked[key] = change
             self._owe(db, [OwedResult.of(c, refusal) for c in marked.values()])
+            if refusal is None:
+                pushed = json.dumps(list(dict.fromkeys(c.evse_id for c in changes)))
+                if full_load_of is not None:
+                    db.execute(
+                        "UPDATE statuses SET at_hubject = 0 WHERE operator_id = ? "
+                        "AND at_hubject = 1 "
+                        "AND evse_id NOT IN (SELECT value FROM json_each(?))",
+                        (full_load_of, pushed),
+                    )
+                db.execute(
+                    "UPDATE statuses SET at_hubject = 1 WHERE at_hubject = 0 "
+                    "AND evse_id IN (SELECT value FROM json_each(?))",
+                    (pushed,),
+                )
         return [c for c in changes if (c.evse_id, c.message_id) in marked]
 
     def latest_statuses(self) -> list[StatusChange]:
         rows = self.db.execute(
-            "SELECT evse_id, operator_id, status, changed_us, utc_offset_us, message_id "
-            "FROM statuses ORDER BY evse_id"
+            "SELECT evse_id, operator_id, status, changed_us, utc_offset_us, message_id, "
+            "at_hubject FROM statuses ORDER BY evse_id"
         ).fetchall()
         return [_status(row) for row in rows]
 
@@ -586,13 +611,19 @@ class SqliteStateStore(StateStore):
         return await self._call("pending_statuses", self._database.pending_statuses, limit)
 
     async def mark_statuses_sent(
-        self, changes: Sequence[StatusChange], refusal: Refusal | None = None
+        self,
+        changes: Sequence[StatusChange],
+        refusal: Refusal | None = None,
+        *,
+        full_load_of: str | None = None,
     ) -> list[StatusChange]:
-        """Mark done those of ``changes`` still current and pending (owing their results)."""
-        if not changes:
+        """Mark done those of ``changes`` still current and pending (owing their results);
+        accepted: their EVSEs are ``at_hubject`` (a fullLoad's: only they, of its operator)."""
+        if not changes and full_load_of is None:
             return []
         return await self._call(
-            "mark_statuses_sent", self._database.mark_statuses_sent, changes, refusal
+            "mark_statuses_sent", self._database.mark_statuses_sent, changes, refusal,
+            full_load_of,
         )
 
     async def latest_statuses(self) -> list[StatusChange]:
