@@ -1,15 +1,16 @@
 """Prometheus metrics. Every name starts with ``hubject_connector_``.
 
 Metrics live on a registry that is passed in, so tests use a fresh ``CollectorRegistry``
-and the service its own. A metric family can be registered once per registry; the
-``for_registry`` constructors hand out one shared set per registry.
+and the service its own. A metric family can be registered once per registry; every set
+of metrics derives from ``RegistryMetrics``, whose ``for_registry`` hands out one shared set
+per registry and class.
 """
 
 from __future__ import annotations
 
 import threading
 import weakref
-from typing import Final
+from typing import ClassVar, Final, Self
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -20,17 +21,39 @@ NONE: Final = "none"
 # EMP (up to about 10 s); timeouts default to 30 s.
 _LATENCY_BUCKETS: Final = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
-_lock = threading.Lock()
-_hubject: weakref.WeakKeyDictionary[CollectorRegistry, HubjectMetrics] = (
-    weakref.WeakKeyDictionary()
-)
 
+class RegistryMetrics:
+    """A set of metrics registered on one registry; subclasses declare the metrics.
 
-class HubjectMetrics:
-    """Metrics of the calls to Hubject and of the client certificate."""
+    Registering a family twice on one registry fails, so components that share a registry
+    share the set: ``for_registry`` creates it on first use and hands out the same one after.
+    """
+
+    _lock: ClassVar[threading.Lock] = threading.Lock()
+    _sets: ClassVar[
+        weakref.WeakKeyDictionary[CollectorRegistry, dict[type[RegistryMetrics], RegistryMetrics]]
+    ] = weakref.WeakKeyDictionary()
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
+
+    @classmethod
+    def for_registry(cls, registry: CollectorRegistry) -> Self:
+        """The one set of this class on ``registry``, created on first use."""
+        with RegistryMetrics._lock:
+            sets = RegistryMetrics._sets.setdefault(registry, {})
+            metrics = sets.get(cls)
+            if metrics is None:
+                metrics = sets[cls] = cls(registry)
+            assert isinstance(metrics, cls)
+            return metrics
+
+
+class HubjectMetrics(RegistryMetrics):
+    """Metrics of the calls to Hubject and of the client certificate."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        super().__init__(registry)
         self.requests = Counter(
             "hubject_connector_hubject_requests_total",
             "HTTP requests sent to Hubject (each attempt counts), by operation, HTTP status "
@@ -83,12 +106,3 @@ class HubjectMetrics:
             ("result",),
             registry=registry,
         )
-
-    @classmethod
-    def for_registry(cls, registry: CollectorRegistry) -> HubjectMetrics:
-        """The one ``HubjectMetrics`` of ``registry``, created on first use."""
-        with _lock:
-            metrics = _hubject.get(registry)
-            if metrics is None:
-                metrics = _hubject[registry] = cls(registry)
-            return metrics

@@ -12,11 +12,11 @@ set per registry (``FlowMetrics.for_registry``).
 
 from __future__ import annotations
 
-import threading
-import weakref
 from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from hubject_connector.metrics import RegistryMetrics
 
 #: Records per PushEvseStatus: from a single change to the default batch size of 1000.
 _BATCH_BUCKETS: Final = (1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0)
@@ -26,17 +26,12 @@ _DELAY_BUCKETS: Final = (
     604800.0,
 )
 
-_lock = threading.Lock()
-_by_registry: weakref.WeakKeyDictionary[CollectorRegistry, FlowMetrics] = (
-    weakref.WeakKeyDictionary()
-)
 
-
-class FlowMetrics:
+class FlowMetrics(RegistryMetrics):
     """Counters and histograms of the flows, on one registry."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.registry = registry
+        super().__init__(registry)
         self.consumed = Counter(
             "hubject_connector_flow_messages_consumed_total",
             "Backend messages taken from a flow's queue (each delivery counts, retries too).",
@@ -98,12 +93,3 @@ class FlowMetrics:
             "Delivery results that could not be put on the bus and were given up.",
             registry=registry,
         )
-
-    @classmethod
-    def for_registry(cls, registry: CollectorRegistry) -> FlowMetrics:
-        """The one ``FlowMetrics`` of ``registry``, created on first use."""
-        with _lock:
-            metrics = _by_registry.get(registry)
-            if metrics is None:
-                metrics = _by_registry[registry] = cls(registry)
-            return metrics

@@ -6,11 +6,11 @@ per registry (``InboundMetrics.for_registry``), so tests use a fresh registry ea
 
 from __future__ import annotations
 
-import threading
-import weakref
 from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from hubject_connector.metrics import RegistryMetrics
 
 # Answers normally take as long as the backend needs (well under a second); the reply
 # deadline is 8 s by default and below Hubject's 10 s.
@@ -19,17 +19,12 @@ _LATENCY_BUCKETS: Final = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 6.0
 #: ``operation`` label of a request that matched no OICP operation.
 UNKNOWN_OPERATION: Final = "unknown"
 
-_lock = threading.Lock()
-_inbound: weakref.WeakKeyDictionary[CollectorRegistry, InboundMetrics] = (
-    weakref.WeakKeyDictionary()
-)
 
-
-class InboundMetrics:
+class InboundMetrics(RegistryMetrics):
     """Requests Hubject sent, how they were answered, and what was refused."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.registry = registry
+        super().__init__(registry)
         self.requests = Counter(
             "hubject_connector_inbound_requests_total",
             "Requests answered to Hubject, by operation ('unknown' for no operation), HTTP "
@@ -85,12 +80,3 @@ class InboundMetrics:
             ("result",),
             registry=registry,
         )
-
-    @classmethod
-    def for_registry(cls, registry: CollectorRegistry) -> InboundMetrics:
-        """The one ``InboundMetrics`` of ``registry``, created on first use."""
-        with _lock:
-            metrics = _inbound.get(registry)
-            if metrics is None:
-                metrics = _inbound[registry] = cls(registry)
-            return metrics

@@ -6,11 +6,11 @@ does for the Hubject client), so two stores on one registry never register it tw
 
 from __future__ import annotations
 
-import threading
-import weakref
 from typing import Final
 
 from prometheus_client import CollectorRegistry, Histogram
+
+from hubject_connector.metrics import RegistryMetrics
 
 # A statement on a local SQLite file or a nearby PostgreSQL takes about a millisecond; a
 # batch of 1000 statuses some tens; waiting for exclusive() lasts as long as a push.
@@ -18,17 +18,12 @@ _BUCKETS: Final = (
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 )
 
-_lock = threading.Lock()
-_state: weakref.WeakKeyDictionary[CollectorRegistry, StateMetrics] = (
-    weakref.WeakKeyDictionary()
-)
 
-
-class StateMetrics:
+class StateMetrics(RegistryMetrics):
     """Metrics of the state store."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.registry = registry
+        super().__init__(registry)
         self.operation_seconds = Histogram(
             "hubject_connector_state_operation_seconds",
             "Time an operation on the state store took, failed ones included, by store "
@@ -38,12 +33,3 @@ class StateMetrics:
             buckets=_BUCKETS,
             registry=registry,
         )
-
-    @classmethod
-    def for_registry(cls, registry: CollectorRegistry) -> StateMetrics:
-        """The one ``StateMetrics`` of ``registry``, created on first use."""
-        with _lock:
-            metrics = _state.get(registry)
-            if metrics is None:
-                metrics = _state[registry] = cls(registry)
-            return metrics
