@@ -264,25 +264,44 @@ def _bus_setting(config: Config) -> str:
     return "bus.rabbitmq.url" if config.bus.kind == "rabbitmq" else "bus.embedded"
 
 
+@contextlib.asynccontextmanager
+async def _owned(
+    app: web.Application,
+    part: str,
+    *,
+    handed_in_open: bool,
+    open_part: Callable[[], Awaitable[None]],
+    close: Callable[[], Awaitable[None]],
+) -> AsyncIterator[None]:
+    """Open ``part`` unless it was handed in open; close it at the end only if opened here."""
+    if handed_in_open:
+        yield
+        return
+    await open_part()
+    yield
+    await _bounded(app, part, close)
+
+
 async def state_store_ctx(app: web.Application) -> AsyncIterator[None]:
     """Open the state store (unless it was handed in open); close it last."""
     store = app[STORE]
-    owned = not store.is_open
-    if owned:
+
+    async def open_store() -> None:
         try:
             await store.open()
         except StateError as exc:
             raise StartupError(_state_setting(app[CONFIG]), str(exc)) from exc
-    yield
-    if owned:
-        await _bounded(app, "state store", store.close)
+
+    async with _owned(app, "state store", handed_in_open=store.is_open, open_part=open_store,
+                      close=store.close):
+        yield
 
 
 async def bus_ctx(app: web.Application) -> AsyncIterator[None]:
     """Connect the bus (unless it was handed in connected); close it after the client."""
     bus = app[BUS]
-    owned = not bus.is_connected
-    if owned:
+
+    async def connect_bus() -> None:
         try:
             await bus.connect()
         except HttpApiError as exc:
@@ -293,9 +312,10 @@ async def bus_ctx(app: web.Application) -> AsyncIterator[None]:
             raise ConfigError(key, message) from exc
         except BusError as exc:
             raise StartupError(_bus_setting(app[CONFIG]), str(exc)) from exc
-    yield
-    if owned:
-        await _bounded(app, "bus", bus.close)
+
+    async with _owned(app, "bus", handed_in_open=bus.is_connected, open_part=connect_bus,
+                      close=bus.close):
+        yield
 
 
 async def client_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -315,7 +335,7 @@ async def flows_ctx(app: web.Application) -> AsyncIterator[None]:
     await flows.start()
     app[LIFECYCLE].started.add("flows")
     yield
-    await _stop_intake_part(app, "flows")
+    await _intake_stop(app, "flows")
 
 
 async def inbound_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -325,7 +345,7 @@ async def inbound_ctx(app: web.Application) -> AsyncIterator[None]:
     app[LIFECYCLE].started.add("inbound")
     app[LIFECYCLE].phase = "serving"
     yield
-    await _stop_intake_part(app, "inbound")
+    await _intake_stop(app, "inbound")
 
 
 def _intake_stop(app: web.Application, part: str) -> asyncio.Task[None]:
@@ -342,10 +362,6 @@ def _intake_stop(app: web.Application, part: str) -> asyncio.Task[None]:
         )
         lifecycle.stopping[part] = task
     return task
-
-
-async def _stop_intake_part(app: web.Application, part: str) -> None:
-    await _intake_stop(app, part)
 
 
 async def _stop_intake(app: web.Application) -> None:
