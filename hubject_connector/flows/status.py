@@ -15,22 +15,26 @@ nothing:
   its push is dropped too ("superseded by a newer status", owed by the store from that
   same transaction on), so one EVSE is pushed once with its latest status;
 * the batcher (:class:`StatusBatcher`): pushes the pending statuses
-  (``store.pending_statuses``) as one ``update`` per operator when a batch is full
-  (``flows.status_batch_size``) or the oldest change waited ``flows.status_max_wait_seconds``,
-  holding ``store.exclusive("PushEvseStatus")`` so that one push is in flight across
-  every process; then marks them sent, which makes their ``accepted`` results owed in
-  the same transaction, for those still current. A transient failure leaves them pending
-  (they are durable) and the push is tried again after a growing pause. Changes found
-  pending at start are pushed at once;
+  (``store.pending_statuses``) per operator when a batch is full (``flows.status_batch_size``)
+  or the oldest change waited ``flows.status_max_wait_seconds``, holding
+  ``store.exclusive("PushEvseStatus")`` so that one push is in flight across every process:
+  as an ``insert`` those of EVSEs Hubject holds no status record of (``at_hubject`` false),
+  then as an ``update`` the others; then marks them sent, which makes their ``accepted``
+  results owed in the same transaction, for those still current (and the EVSEs held).
+  A transient failure leaves them pending (they are durable) and the push is tried again
+  after a growing pause. Changes found pending at start are pushed at once;
 * the owed results (:class:`~.owed.OwedResults`): what the store owes is published after
   each commit, crossed off once the bus confirmed it, and swept up at start and
   periodically (what a process killed before publishing left owed, on any replica).
 
-An ``update`` refused with 022 means Hubject lacks a status record it updates (the text
-spec refuses an update of a missing record; a new EVSE has none): the operator's latest
-statuses are then sent as one ``fullLoad``, which also heals any other difference. The
-optional periodic refresh (``flows.status_full_refresh_seconds``) sends that same
-fullLoad on a timer.
+The text spec (eRoamingPushEvseStatus works as eRoamingPushEvseData: an insert of a record
+that exists, or an update of one that does not, refuses the whole push) is why the store
+remembers which EVSEs Hubject holds. Where that memory is wrong, 022 comes back: an
+``insert`` refused so (Hubject held some already, e.g. a new state store) is sent again as
+an ``update``; an ``update`` refused so (Hubject lacks some) makes the operator's latest
+statuses go as one ``fullLoad``, which also heals any other difference, as the last
+resort. The optional periodic refresh (``flows.status_full_refresh_seconds``) sends that
+same fullLoad on a timer.
 """
 
 from __future__ import annotations
@@ -63,7 +67,8 @@ from hubject_connector.translate.errors import TranslationError
 _log = structlog.get_logger(__name__)
 
 OPERATION: Final = "PushEvseStatus"
-#: Hubject's code for an update of a record it does not hold (see the module doc).
+#: Hubject's code for an insert of a record it holds, or an update of one it does not
+#: (see the module doc).
 DATA_ERROR: Final = "022"
 #: Pauses after failed pushes: doubling from the first to the longest.
 FIRST_BACKOFF_SECONDS: Final = 0.5
@@ -277,12 +282,7 @@ class StatusBatcher:
             async with store.exclusive(OPERATION):
                 batch = await store.pending_statuses(self.batch_size)
                 for operator_id, changes in by_operator(batch).items():
-                    try:
-                        await self._push_update(operator_id, changes)
-                    except (TranslationError, OicpValidationError) as exc:
-                        # Checked at the intake, so not expected; but a pending change
-                        # that can never be sent must not hold up every later push.
-                        await self._unsendable(changes, exc)
+                    await self._push_operator(operator_id, changes)
         except BaseException:
             # Not pushed: the changes are still due (and with them, those since).
             self._count += count
@@ -295,38 +295,80 @@ class StatusBatcher:
         return len(batch)
 
     async def _mark_done(
-        self, changes: Sequence[StatusChange], refusal: Refusal | None = None
+        self, changes: Sequence[StatusChange], refusal: Refusal | None = None,
+        *, full_load_of: str | None = None,
     ) -> None:
         """Mark ``changes`` done; hand the results that makes owed (``accepted``, or
         ``rejected`` with ``refusal``) for publication."""
-        done = await self._parts.store.mark_statuses_sent(changes, refusal)
+        done = await self._parts.store.mark_statuses_sent(changes, refusal,
+                                                          full_load_of=full_load_of)
         self._flow.owed.hand(OwedResult.of(change, refusal) for change in done)
 
-    async def _push_update(self, operator_id: str, changes: Sequence[StatusChange]) -> None:
-        """Push ``changes`` as an update (lock held), and mark them done."""
+    async def _push_operator(self, operator_id: str, changes: Sequence[StatusChange]) -> None:
+        """Push one operator's ``changes`` (lock held): EVSEs new to Hubject as an insert,
+        the others as an update; each marked done."""
+        new = [c for c in changes if not c.at_hubject]
+        held = [c for c in changes if c.at_hubject]
+        for action, group in (("insert", new), ("update", held)):
+            if group and not await self._push_group(action, operator_id, group):
+                # A fullLoad carried every latest status of the operator: nothing is left.
+                return
+
+    async def _push(self, action: str, operator_id: str,
+                    changes: Sequence[StatusChange]) -> None:
+        """One PushEvseStatus of ``changes`` with ``action``; marked done if accepted."""
         request = outbound.push_evse_status(
-            "update", operator_id, self._flow.context.operator_name,
+            action, operator_id, self._flow.context.operator_name,
             [(c.evse_id, c.status) for c in changes])
+        await self._flow.call(OPERATION, request, operator_id)
+        self._parts.metrics.status_batch_size.observe(len(changes))
+        await self._mark_done(changes)
+
+    async def _push_group(self, action: str, operator_id: str,
+                          changes: Sequence[StatusChange]) -> bool:
+        """Push ``changes`` as ``action`` (insert or update), falling back on 022 (module
+        doc); False when the operator's whole set went as a fullLoad instead."""
         try:
-            await self._flow.call(OPERATION, request, operator_id)
+            await self._push(action, operator_id, changes)
+            return True
+        except (TranslationError, OicpValidationError) as exc:
+            # Checked at the intake, so not expected; but a pending change that can never
+            # be sent must not hold up every later push.
+            await self._unsendable(changes, exc)
+            return True
         except OicpStatusError as exc:
             if exc.transient:
                 raise
             if exc.code != DATA_ERROR:
                 await self._refused(changes, exc)
-                return
-            _log.info("flows.status_update_refused", operator_id=operator_id,
-                      status_code=exc.code, additional_info=exc.additional_info,
-                      then="fullLoad")
+                return True
+            refused = exc
+        if action == "insert":
+            # Hubject holds some already (the state store is newer than Hubject's data).
+            _log.info("flows.status_insert_refused", operator_id=operator_id,
+                      status_code=refused.code, additional_info=refused.additional_info,
+                      then="update")
             try:
-                await self._push_full_load(operator_id)
-            except OicpStatusError as second:
-                if second.transient:
+                await self._push("update", operator_id, changes)
+                return True
+            except OicpStatusError as exc:
+                if exc.transient:
                     raise
-                await self._refused(changes, second)
-            return
-        self._parts.metrics.status_batch_size.observe(len(changes))
-        await self._mark_done(changes)
+                if exc.code != DATA_ERROR:
+                    await self._refused(changes, exc)
+                    return True
+                refused = exc
+        _log.info("flows.status_update_refused", operator_id=operator_id,
+                  status_code=refused.code, additional_info=refused.additional_info,
+                  then="fullLoad")
+        try:
+            await self._push_full_load(operator_id)
+        except OicpStatusError as second:
+            if second.transient:
+                raise
+            await self._refused(changes, second)
+            return True
+        return False
 
     async def _refused(self, changes: Sequence[StatusChange], exc: OicpStatusError) -> None:
         """Hubject refused the statuses for good: mark them done; ``rejected`` results."""
@@ -356,7 +398,8 @@ class StatusBatcher:
                 [(c.evse_id, c.status) for c in changes])
             await self._flow.call(OPERATION, request, operator)
             self._parts.metrics.status_batch_size.observe(len(changes))
-            await self._mark_done(changes)
+            # A fullLoad replaces the operator's whole set: Hubject holds exactly these.
+            await self._mark_done(changes, full_load_of=operator)
 
     async def full_refresh(self) -> None:
         """Send every known status again as one fullLoad per operator."""

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from hubject_connector.flows import status as status_flow
+from hubject_connector.simulator.state import RecordSet, operator_key
 from hubject_connector.state.base import StatusChange
 from hubject_connector.state.factory import build_store
 from tests.integration.flows import messages
@@ -75,20 +76,67 @@ async def test_changes_waiting_for_a_push_are_coalesced_to_the_latest(env: FlowE
         assert len(backend.results_of(message_id)) == 1
 
 
-async def test_new_evses_are_sent_by_full_load_when_hubject_refuses_the_update(
-    env: FlowEnv,
-) -> None:
-    # The text spec refuses an update of a status record Hubject does not hold yet.
-    await env.connector()
+def answered(env: FlowEnv) -> list[tuple[str, str | None]]:
+    """(ActionType, status code of the answer) of every PushEvseStatus, in order."""
+    return [(r.json["ActionType"], r.status_code)
+            for r in env.simulator.requests_of("PushEvseStatus")]
+
+
+async def test_new_evses_are_inserted_and_known_ones_updated(env: FlowEnv) -> None:
+    # The text spec refuses an update of a status record Hubject does not hold, and an
+    # insert of one it holds: the connector remembers which EVSEs Hubject holds.
+    await env.connector(status_max_wait_seconds=0.3)
     backend = env.backend
     first = await backend.send(messages.status(EVSE_1, "Available"))
     assert (await backend.result(first))["outcome"] == "accepted"
-    second = await backend.send(messages.status(EVSE_1, "Occupied", at=5))
-    assert (await backend.result(second))["outcome"] == "accepted"
+    # A known EVSE and a new one (in one batch or two): an update and an insert.
+    ids = [await backend.send(messages.status(EVSE_1, "Occupied", at=5)),
+           await backend.send(messages.status(EVSE_2, "Reserved", at=5))]
+    for message_id in ids:
+        assert (await backend.result(message_id))["outcome"] == "accepted"
 
-    assert [action for action, _ in pushed(env)] == ["update", "fullLoad", "update"]
-    assert pushed(env)[2] == ("update", [(EVSE_1, "Occupied")])
-    assert statuses_of(env) == {EVSE_1: "Occupied"}
+    assert pushed(env)[0] == ("insert", [(EVSE_1, "Available")])
+    assert sorted(pushed(env)[1:]) == [
+        ("insert", [(EVSE_2, "Reserved")]),
+        ("update", [(EVSE_1, "Occupied")]),
+    ]
+    assert {code for _, code in answered(env)} == {"000"}
+    assert statuses_of(env) == {EVSE_1: "Occupied", EVSE_2: "Reserved"}
+    assert env.simulator.overlaps == []
+
+
+async def test_an_evse_hubject_holds_already_is_updated_when_the_insert_is_refused(
+    env: FlowEnv,
+) -> None:
+    # A new state store (or one lost) beside a Hubject that holds the EVSEs' statuses.
+    await env.connector()
+    env.simulator.state.evse_status.setdefault(
+        operator_key("DE*ABC"), RecordSet()).records[EVSE_1] = "Available"
+    change = await env.backend.send(messages.status(EVSE_1, "Occupied"))
+    assert (await env.backend.result(change))["outcome"] == "accepted"
+    later = await env.backend.send(messages.status(EVSE_1, "Available", at=5))
+    assert (await env.backend.result(later))["outcome"] == "accepted"
+
+    assert answered(env) == [("insert", "022"), ("update", "000"), ("update", "000")]
+    assert statuses_of(env) == {EVSE_1: "Available"}
+    assert len(env.backend.results_of(change)) == 1
+
+
+async def test_a_full_load_heals_when_hubject_lost_statuses_it_held(env: FlowEnv) -> None:
+    await env.connector()
+    backend = env.backend
+    for evse in (EVSE_1, EVSE_2):
+        await backend.result(await backend.send(messages.status(evse, "Available")))
+    # Hubject lost its status records: the update is refused, the operator's latest
+    # statuses go as one fullLoad (the last resort).
+    env.simulator.state.evse_status.clear()
+    change = await backend.send(messages.status(EVSE_1, "Occupied", at=5))
+    assert (await backend.result(change))["outcome"] == "accepted"
+
+    assert answered(env)[-2:] == [("update", "022"), ("fullLoad", "000")]
+    assert pushed(env)[-1] == ("fullLoad", [(EVSE_1, "Occupied"), (EVSE_2, "Available")])
+    assert statuses_of(env) == {EVSE_1: "Occupied", EVSE_2: "Available"}
+    assert len(backend.results_of(change)) == 1
 
 
 async def test_statuses_go_in_batches_of_the_configured_size(env: FlowEnv) -> None:
