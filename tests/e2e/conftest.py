@@ -43,6 +43,7 @@ from tests.integration.flows.conftest import (
     simulator,
     simulator_config,
 )
+from tests.integration.service.harness import ServeProcess, serve_processes
 from tests.unit.oicp_conformance.conftest import Spec, component_ref
 
 __all__ = ["rabbitmq_url", "simulator", "simulator_config"]
@@ -259,6 +260,13 @@ def conforms(spec: Spec, record: RecordedRequest) -> list[str]:
         # The notifications' oneOf cannot tell the types apart: the Type's own schema.
         ref = component_ref(type(record.message).OICP_NAME)  # type: ignore[attr-defined]
     return spec.errors(str(ref), payload)
+
+
+@pytest.fixture
+async def launched() -> AsyncIterator[list[ServeProcess]]:
+    """``serve`` processes a test launched; any still running at its end is killed."""
+    async with serve_processes() as made:
+        yield made
 
 
 @pytest.fixture(scope="session")

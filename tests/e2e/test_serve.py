@@ -18,7 +18,7 @@ import aiohttp
 import pytest
 
 from hubject_connector.certs import DevPki
-from hubject_connector.simulator import Card, Simulator, SimulatorConfig
+from hubject_connector.simulator import Simulator
 from tests.integration.service.harness import (
     EVCO_ID,
     EVSE_ID,
@@ -28,6 +28,7 @@ from tests.integration.service.harness import (
     free_port,
     log_event,
     settings,
+    simulator_config,
     write_config,
 )
 
@@ -37,31 +38,15 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 async def simulator(dev_pki: DevPki) -> AsyncIterator[Simulator]:
     """A running fake Hubject (it also plays the EMP calling the connector)."""
-    config = SimulatorConfig.from_dev_pki(dev_pki, cards=(Card(uid="04A1B2C3"),))
-    async with Simulator(config) as running:
+    async with Simulator(simulator_config(dev_pki)) as running:
         yield running
 
 
 @pytest.fixture
 async def backend() -> AsyncIterator[Backend]:
     """The webhook backend."""
-    made = Backend()
-    await made.start()
-    try:
+    async with Backend() as made:
         yield made
-    finally:
-        await made.stop()
-
-
-@pytest.fixture
-async def launched() -> AsyncIterator[list[ServeProcess]]:
-    """Processes a test launched; any still running at its end is killed."""
-    made: list[ServeProcess] = []
-    try:
-        yield made
-    finally:
-        for process in made:
-            await process.kill()
 
 
 @pytest.fixture

@@ -35,17 +35,6 @@ async def backend() -> AsyncIterator[HttpBackend]:
         await made.close()
 
 
-@pytest.fixture
-async def launched() -> AsyncIterator[list[ServeProcess]]:
-    """Service processes a test started; killed at its end if still running."""
-    made: list[ServeProcess] = []
-    try:
-        yield made
-    finally:
-        for process in made:
-            await process.kill()
-
-
 def service_settings(pki: DevPki, tmp_path: Path, simulator: Simulator,
                      backend: HttpBackend) -> dict[str, Any]:
     """The whole service on 127.0.0.1; a short lease so a killed process's work returns."""

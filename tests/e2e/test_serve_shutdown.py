@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from hubject_connector.certs import DevPki
-from hubject_connector.simulator import Card, Simulator, SimulatorConfig
+from hubject_connector.simulator import Simulator
 from hubject_connector.simulator.emp import EmpCallError
 from hubject_connector.simulator.recording import RecordedRequest
 from tests.e2e.conftest import HttpBackend
@@ -29,6 +29,7 @@ from tests.integration.service.harness import (
     ServeProcess,
     log_event,
     settings,
+    simulator_config,
     write_config,
 )
 
@@ -38,20 +39,8 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 async def simulator(dev_pki: DevPki) -> AsyncIterator[Simulator]:
     """A running fake Hubject (it also plays the EMP calling the connector)."""
-    config = SimulatorConfig.from_dev_pki(dev_pki, cards=(Card(uid="04A1B2C3"),))
-    async with Simulator(config) as running:
+    async with Simulator(simulator_config(dev_pki)) as running:
         yield running
-
-
-@pytest.fixture
-async def launched() -> AsyncIterator[list[ServeProcess]]:
-    """Processes a test launched; any still running at its end is killed."""
-    made: list[ServeProcess] = []
-    try:
-        yield made
-    finally:
-        for process in made:
-            await process.kill()
 
 
 async def serve(config: Path, launched: list[ServeProcess]) -> dict[str, Any]:

@@ -8,11 +8,13 @@ import pytest
 import structlog
 
 from hubject_connector.certs import DevPki
-from hubject_connector.simulator import Card, Simulator, SimulatorConfig
+from hubject_connector.simulator import Simulator
+from tests.integration.service import harness
 from tests.integration.service.harness import (
     Backend,
     ServeProcess,
     rabbitmq_reachable,
+    simulator_config,
     unique_rabbitmq_names,
 )
 
@@ -29,31 +31,22 @@ def default_structlog() -> Iterator[None]:
 @pytest.fixture
 async def simulator(dev_pki: DevPki) -> AsyncIterator[Simulator]:
     """A running fake Hubject (it also plays the EMP calling the connector)."""
-    async with Simulator(SimulatorConfig.from_dev_pki(dev_pki, cards=(Card(uid="04A1B2C3"),))) \
-            as running:
+    async with Simulator(simulator_config(dev_pki)) as running:
         yield running
 
 
 @pytest.fixture
 async def backend() -> AsyncIterator[Backend]:
     """The webhook backend, answering at once (tests change ``delay`` and ``answer``)."""
-    made = Backend()
-    await made.start()
-    try:
+    async with Backend() as made:
         yield made
-    finally:
-        await made.stop()
 
 
 @pytest.fixture
 async def serve_processes() -> AsyncIterator[list[ServeProcess]]:
     """Processes launched by a test; any still running at the end is killed."""
-    made: list[ServeProcess] = []
-    try:
+    async with harness.serve_processes() as made:
         yield made
-    finally:
-        for process in made:
-            await process.kill()
 
 
 @pytest.fixture

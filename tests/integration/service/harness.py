@@ -18,7 +18,7 @@ import signal
 import socket
 import sys
 import uuid
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -33,11 +33,14 @@ from hubject_connector.bus.topology import connector_queues
 from hubject_connector.certs import DevPki
 from hubject_connector.cli.config import to_toml
 from hubject_connector.config import Config, FlowsConfig, RabbitMQConfig, load_config
+from hubject_connector.simulator import Card, SimulatorConfig
 
 PROG: Final = "hubject-connector"
 OPERATOR_ID: Final = "DE*ABC"
 EVSE_ID: Final = "DE*ABC*E1234*1"
 EVCO_ID: Final = "DE-8PS-C12345678-1"
+#: The one card the simulator knows (authorized).
+CARD_UID: Final = "04A1B2C3"
 #: Upper bound of every wait here: a broken service fails the test instead of hanging it.
 WAIT: Final = 30.0
 
@@ -91,6 +94,18 @@ class Backend:
     async def stop(self) -> None:
         if self.runner is not None:
             await self.runner.cleanup()
+
+    async def __aenter__(self) -> Backend:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+
+def simulator_config(pki: DevPki) -> SimulatorConfig:
+    """The simulator as Hubject (and as the EMP calling the connector): one card, CARD_UID."""
+    return SimulatorConfig.from_dev_pki(pki, cards=(Card(uid=CARD_UID),))
 
 
 def settings(
@@ -247,6 +262,18 @@ class ServeProcess:
         if self._reader is not None:
             with contextlib.suppress(Exception):
                 await self._reader
+
+
+@contextlib.asynccontextmanager
+async def serve_processes() -> AsyncIterator[list[ServeProcess]]:
+    """A list for the ``serve`` processes a test launches; any still running at the end is
+    killed."""
+    made: list[ServeProcess] = []
+    try:
+        yield made
+    finally:
+        for process in made:
+            await process.kill()
 
 
 def log_event(line: str) -> dict[str, Any] | None:
