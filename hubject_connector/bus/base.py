@@ -644,6 +644,11 @@ class Bus(abc.ABC):
     async def list_dead_letters(self, *, limit: int = 100) -> list[DeadLetter]:
         """The oldest ``limit`` dead letters, oldest first."""
 
+    @abc.abstractmethod
+    async def dead_letter_count(self) -> int:
+        """How many dead letters wait now (for the ``bus_dead_letters`` gauge): one cheap
+        query, never a scan of the letters."""
+
     async def get_dead_letter(self, dead_letter_id: str) -> DeadLetter:
         """One dead letter by id (raises :class:`DeadLetterNotFound`)."""
         for letter in await self.list_dead_letters(limit=1_000_000):

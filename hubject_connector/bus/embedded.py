@@ -681,6 +681,10 @@ class EmbeddedBus(Bus):
         """The oldest ``limit`` dead letters."""
         return await self._run(self.store.list_dead_letters, limit)
 
+    async def dead_letter_count(self) -> int:
+        """How many dead letters the store keeps (one count on its index by age)."""
+        return await self._run(self.store.dead_letter_count)
+
     async def dead_letter_page(self, after: int, limit: int) -> DeadLetterPage:
         """The dead letters after the cursor ``after``, without their bodies."""
         return await self._run(self.store.dead_letter_page, after, limit)

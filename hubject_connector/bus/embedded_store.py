@@ -573,6 +573,15 @@ class QueueStore:
             dead_lettered_at=datetime.fromtimestamp(row[9], UTC),
         )
 
+    def dead_letter_count(self) -> int:
+        """The dead letters ``list_dead_letters`` would show (those past their age too are
+        left out: the next prune deletes them)."""
+        (count,) = self.db.execute(
+            "SELECT count(*) FROM dead_letters WHERE dead_lettered_at >= ?",
+            (self._dead_letter_cutoff(),),
+        ).fetchone()
+        return int(count)
+
     def list_dead_letters(self, limit: int) -> list[DeadLetter]:
         """The oldest ``limit`` dead letters, with their bodies."""
         rows = self.db.execute(

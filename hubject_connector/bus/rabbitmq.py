@@ -1042,6 +1042,19 @@ class RabbitMQBus(Bus):
         """The oldest ``limit`` dead letters (they stay in the queue)."""
         return await self._scan_dead_letters(limit=limit)
 
+    async def dead_letter_count(self) -> int:
+        """The ready messages of the dead-letter queue, from a passive declare (the
+        broker's count; letters a ``dlq list`` holds unacked at that moment are not in it)."""
+        channel = await self._open_channel(publisher_confirms=False)
+        try:
+            queue = await channel.declare_queue(
+                self.names.dead_letter_queue, passive=True, robust=False
+            )
+            return int(queue.declaration_result.message_count or 0)
+        finally:
+            with contextlib.suppress(*_CONNECTION_ERRORS, AMQPError):
+                await channel.close()
+
     async def _take_dead_letter(
         self,
         dead_letter_id: str,

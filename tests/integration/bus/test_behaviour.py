@@ -473,3 +473,23 @@ async def test_ordered_queue_hands_over_in_order_when_the_active_replica_is_kill
     await got.wait_for(3)
     assert got.ids == [e.id for e in sent]
     assert got.messages[0].redelivered
+
+
+async def test_dead_letter_count_says_how_many_wait(kit: BusKit) -> None:
+    spec = status_queue(kit)
+    bus = await kit.connected()
+    await bus.declare(spec)
+    assert await bus.dead_letter_count() == 0
+
+    async def handler(message: IncomingMessage) -> None:
+        raise ValueError("unknown station")
+
+    await bus.consume(spec, handler)
+    await bus.publish(EVSE_STATUS, status_event(status="Occupied"))
+    await bus.publish(EVSE_STATUS, status_event(status="Available"))
+    first, _ = await dead_letters_where(bus, "two dead letters", count=2)
+    # Listing them (dlq list) leaves them where they are: still counted.
+    assert await bus.dead_letter_count() == 2
+
+    await bus.delete_dead_letter(first.id)
+    assert await bus.dead_letter_count() == 1
