@@ -122,6 +122,18 @@ class OwedResult:
 
 
 @dataclass(frozen=True, slots=True)
+class PendingSummary:
+    """How far status pushes and their results are behind (for the backlog gauges)."""
+
+    #: Stored statuses not yet pushed.
+    pending: int
+    #: The time of the oldest change among them (timezone-aware, UTC); None: none pending.
+    oldest: datetime | None
+    #: Delivery results owed about status messages, not yet confirmed by the bus.
+    results_owed: int
+
+
+@dataclass(frozen=True, slots=True)
 class StatusRecorded:
     """What ``record_statuses`` did with one change."""
 
@@ -307,6 +319,11 @@ class StateStore(abc.ABC):
     async def pending_statuses(self, limit: int) -> list[StatusChange]:
         """Up to ``limit`` stored statuses not yet pushed, oldest change first (each with
         its EVSE's ``at_hubject``)."""
+
+    @abc.abstractmethod
+    async def pending_status_summary(self) -> PendingSummary:
+        """How many statuses are pending, the oldest one's change time, and how many
+        results are owed: one cheap statement (counts over indexed rows, no rows read)."""
 
     @abc.abstractmethod
     async def mark_statuses_sent(

@@ -42,6 +42,7 @@ from hubject_connector.state.base import (
     CdrState,
     EvseEntry,
     OwedResult,
+    PendingSummary,
     Refusal,
     ResultKind,
     StateStore,
@@ -540,6 +541,19 @@ class PostgresStateStore(StateStore):
                 limit,
             )
         return [_status(row) for row in rows]
+
+    async def pending_status_summary(self) -> PendingSummary:
+        """Statuses pending, the oldest one's time, results owed (one statement)."""
+        async with self._connection("pending_status_summary") as connection:
+            row = await connection.fetchrow(
+                "SELECT count(*) AS pending, min(changed_at) AS oldest, "
+                "(SELECT count(*) FROM status_results) AS owed FROM statuses WHERE NOT sent"
+            )
+        assert row is not None  # an aggregate always gives one row
+        oldest = row["oldest"]
+        return PendingSummary(int(row["pending"]),
+                              None if oldest is None else oldest.astimezone(UTC),
+                              int(row["owed"]))
 
     async def mark_statuses_sent(
         self,

@@ -39,6 +39,7 @@ from hubject_connector.state.base import (
     CdrState,
     EvseEntry,
     OwedResult,
+    PendingSummary,
     Refusal,
     ResultKind,
     StateStore,
@@ -356,6 +357,14 @@ class _Database:
         ).fetchall()
         return [_status(row) for row in rows]
 
+    def pending_status_summary(self) -> PendingSummary:
+        pending, oldest, owed = self.db.execute(
+            "SELECT count(*), min(changed_us), (SELECT count(*) FROM status_results) "
+            "FROM statuses WHERE sent = 0"
+        ).fetchone()
+        return PendingSummary(int(pending), None if oldest is None else _moment(oldest),
+                              int(owed))
+
     def mark_statuses_sent(
         self, changes: Sequence[StatusChange], refusal: Refusal | None,
         full_load_of: str | None,
@@ -609,6 +618,10 @@ class SqliteStateStore(StateStore):
     async def pending_statuses(self, limit: int) -> list[StatusChange]:
         """Up to ``limit`` statuses not yet pushed, oldest first."""
         return await self._call("pending_statuses", self._database.pending_statuses, limit)
+
+    async def pending_status_summary(self) -> PendingSummary:
+        """Statuses pending, the oldest one's time, results owed (one statement)."""
+        return await self._call("pending_status_summary", self._database.pending_status_summary)
 
     async def mark_statuses_sent(
         self,

@@ -185,3 +185,28 @@ async def test_a_store_of_the_previous_schema_is_migrated_and_owes_results(
     await store.mark_statuses_sent([status(E2, 0, "n1")])
     assert owed_ids(await store.owed_status_results(10)) == [
         ("m1", ResultKind.SUPERSEDED), ("n1", ResultKind.ACCEPTED)]
+
+
+async def test_pending_status_summary_counts_pending_statuses_and_owed_results(
+    store: StateStore,
+) -> None:
+    empty = await store.pending_status_summary()
+    assert (empty.pending, empty.oldest, empty.results_owed) == (0, None, 0)
+
+    # E1's first status is replaced before its push (one result owed: superseded); E2's
+    # is pushed (one owed: accepted); E1's newer one and E3's wait for a push.
+    later = datetime(2024, 1, 1, 11, 30, tzinfo=timezone(timedelta(hours=1)))
+    await store.record_statuses([status(E1, 0, "m1"), status(E2, 0, "n1")])
+    await store.record_statuses([status(E1, 60, "m2"), status(E3, later, "p1")])
+    await store.mark_statuses_sent([status(E2, 0, "n1")])
+
+    summary = await store.pending_status_summary()
+    assert summary.pending == 2
+    # The oldest pending change is E3's (10:30Z), not E1's newer one nor E2's pushed one.
+    assert summary.oldest == datetime(2024, 1, 1, 10, 30, tzinfo=UTC)
+    assert summary.results_owed == 2
+
+    await store.status_results_published(["m1", "n1"])
+    await store.mark_statuses_sent([status(E1, 60, "m2"), status(E3, later, "p1")])
+    summary = await store.pending_status_summary()
+    assert (summary.pending, summary.oldest, summary.results_owed) == (0, None, 2)
