@@ -3,8 +3,8 @@
 What passes through: the backend's messages, from the queues the bus declared
 (``bus.topology.connector_queues``), each to the flow of its queue; the results and
 replies go back on the bus. ``Flows`` owns the consumers and the background work
-(status batching and refresh, the results outbox), not the bus, the client or the store:
-the service (``hubject_connector.app``) opens and closes those around it.
+(status batching and refresh, the results outbox, the backlog gauges), not the bus, the
+client or the store: the service (``hubject_connector.app``) opens and closes those around it.
 
 Stopping lets the handlers in flight finish (a cancelled one hands its message back to
 the bus), commits the status changes taken, and pushes what is pending within the grace
@@ -24,6 +24,7 @@ from hubject_connector.bus.base import Bus, Consumer, QueueSpec
 from hubject_connector.bus.topology import connector_queues
 from hubject_connector.config import Config
 from hubject_connector.flows.authorization import AuthorizationFlow
+from hubject_connector.flows.backlog import Backlog
 from hubject_connector.flows.cdr import CdrFlow
 from hubject_connector.flows.delivery import Flow, FlowParts
 from hubject_connector.flows.evse import EvseFlow
@@ -72,6 +73,8 @@ class Flows:
             PricingFlow(self.parts),
         ]
         self.flows: dict[str, Flow] = {flow.name: flow for flow in flows}
+        #: The backlog gauges (dead letters, statuses pending, results owed), on a timer.
+        self.backlog = Backlog(bus, store, registry)
         self._consumers: list[Consumer] = []
         self._running = False
 
@@ -105,6 +108,7 @@ class Flows:
                 consumer = await bus.consume(
                     spec, owner.handler(spec), prefetch=self._prefetch(spec), validate=False)
                 self._consumers.append(consumer)
+            self.backlog.start()
         except BaseException:
             await self.stop(0.0)
             raise
@@ -115,6 +119,7 @@ class Flows:
         """Stop consuming, let handlers finish, push what is pending, within ``grace``."""
         deadline = time.monotonic() + max(0.0, grace)
         self._running = False
+        await self.backlog.stop()
         consumers, self._consumers = self._consumers, []
         # All at once: each lets its handlers finish within the grace period.
         outcomes = await asyncio.gather(
