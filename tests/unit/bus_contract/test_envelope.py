@@ -250,9 +250,11 @@ def test_no_payment_cannot_be_combined(example: Example) -> None:
         ({"kind": "rfid_mifare_family", "uid": "1234ABCD", "evco_id": "DE-8PS-C12345678-9"},
          "/data/identification/evco_id: is not allowed here"),
         ({"kind": "remote"}, "/data/identification/evco_id: is required"),
-        ({"kind": "qr_code", "evco_id": "DE-8PS-C12345678-9", "pin": "1234",
+        ({"kind": "qr_code", "evco_id": "DE-8PS-C12345678-9",
           "hashed_pin": {"value": "$2a$10$abcdefghijk", "function": "Bcrypt"}},
-         "/data/identification: takes one of pin and hashed_pin, not both"),
+         "/data/identification/hashed_pin: must not be given in a CDR or charging "
+         "notification: a hashed PIN goes only into uploads of authentication data (give "
+         "the pin, or the evco_id alone)"),
     ],
 )
 def test_identification_problems_are_named(
@@ -261,6 +263,74 @@ def test_identification_problems_are_named(
     document = example(MessageType.CDR)
     document["data"]["identification"] = identification
     assert issues_of(document) == [expected]
+
+
+@pytest.mark.parametrize(
+    "message_type",
+    [MessageType.NOTIFICATION_START, MessageType.NOTIFICATION_PROGRESS,
+     MessageType.NOTIFICATION_END, MessageType.NOTIFICATION_ERROR],
+)
+def test_a_charging_notification_carries_no_hashed_pin(
+    example: Example, message_type: MessageType
+) -> None:
+    # OICP QRCodeIdentificationType: HashedPIN "can be provided only when uploading
+    # Authentication data"; the QR code's pin or its evco_id alone still pass.
+    document = example(message_type)
+    document["data"]["identification"] = {"kind": "qr_code",
+                                          "evco_id": "DE-8PS-C12345678-9", "pin": "1234"}
+    assert parse_envelope(json.dumps(document)).type is message_type
+    document["data"]["identification"] = {
+        "kind": "qr_code", "evco_id": "DE-8PS-C12345678-9",
+        "hashed_pin": {"value": "$2a$10$abcdefghijk", "function": "Bcrypt"},
+    }
+    (issue,) = issues_of(document)
+    assert issue.startswith("/data/identification/hashed_pin: must not be given in a CDR or "
+                            "charging notification")
+
+
+@pytest.mark.parametrize("energy", ["1000", "1000.000", "999.999", "0001000.0", "0"])
+def test_a_cdr_may_consume_up_to_1000_kwh(example: Example, energy: str) -> None:
+    document = example(MessageType.CDR)
+    data = document["data"]
+    data["consumed_energy"] = energy
+    data.pop("meter_value_start", None)
+    data.pop("meter_value_end", None)
+    assert parse_envelope(json.dumps(document)).data["consumed_energy"] == energy
+
+
+@pytest.mark.parametrize("energy", ["1000.001", "1001", "1010", "1100", "2000", "10000",
+                                    "00012345.5", "22345"])
+def test_a_cdr_over_1000_kwh_is_refused_by_the_contract(example: Example, energy: str) -> None:
+    # Hubject refuses (022) a ConsumedEnergy over 1000 kWh as implausible (rule
+    # cdr-consumed-energy-limit): most likely the backend sent Wh.
+    document = example(MessageType.CDR)
+    document["data"]["consumed_energy"] = energy
+    document["data"].pop("meter_value_start", None)
+    document["data"].pop("meter_value_end", None)
+    assert issues_of(document) == [
+        "/data/consumed_energy: must be at most 1000 (kWh): Hubject refuses a larger "
+        "consumed energy as implausible (likely given in Wh)"
+    ]
+
+
+def test_a_notification_may_report_more_than_1000_kwh(example: Example) -> None:
+    # The limit is Hubject's rule for the CDR; a notification's energy is not bounded.
+    document = example(MessageType.NOTIFICATION_END)
+    document["data"]["consumed_energy"] = "1500.5"
+    document["data"].pop("meter_value_start", None)
+    document["data"].pop("meter_value_end", None)
+    assert parse_envelope(json.dumps(document)).type is MessageType.NOTIFICATION_END
+
+
+def test_a_qr_code_takes_pin_or_hashed_pin_not_both(example: Example) -> None:
+    document = example(MessageType.AUTHORIZATION_START_REQUEST)
+    document["data"]["identification"] = {
+        "kind": "qr_code", "evco_id": "DE-8PS-C12345678-9", "pin": "1234",
+        "hashed_pin": {"value": "$2a$10$abcdefghijk", "function": "Bcrypt"},
+    }
+    assert issues_of(document) == [
+        "/data/identification: takes one of pin and hashed_pin, not both"
+    ]
 
 
 def test_authorization_refuses_the_rfid_kind(example: Example) -> None:

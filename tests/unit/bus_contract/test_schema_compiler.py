@@ -166,9 +166,11 @@ def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
 EDGE_VALUES = st.sampled_from([
     "", " ", "x", "DE*ABC", "DE*ABC*E123456*1", "DE*ABC*E123456*1\n", "de*abc*e1", "1234ABCD",
     "2024-05-01T12:00:00+02:00", "2024-05-01T12:00:00", "2024-02-30T12:00:00Z", "1.000",
-    "12.5", "-1", "Available", "accepted", "com.hubject-connector.evse.status.v1",
+    "12.5", "1000.000", "1000.001", "-1", "Available", "accepted",
+    "com.hubject-connector.evse.status.v1",
     "b2688855-7f00-0002-6d8e-48d883f6abb6", "x" * 201, 0, 1, -1, 1.0, 1.5, 10**6, True,
     False, None, [], {}, ["x"], {"kind": "remote"},
+    {"value": "$2a$10$abcdefghijk", "function": "Bcrypt"},
 ])
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False,
@@ -199,7 +201,8 @@ def broken(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
             del parent[path[-1]]
         elif isinstance(parent, dict):
             name = draw(st.text(min_size=1, max_size=8) | st.sampled_from(
-                ["extra", "subject", "deadline", "correlationid", "traceparent", "status"]))
+                ["extra", "subject", "deadline", "correlationid", "traceparent", "status",
+                 "hashed_pin"]))
             parent[name] = copy.deepcopy(draw(JSON_VALUES))
         else:
             parent.append(copy.deepcopy(draw(JSON_VALUES)))
