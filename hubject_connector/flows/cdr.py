@@ -26,7 +26,12 @@ of the OICP body sent, so that:
   replayed with a new body) may then be sent, as the store allows;
 * a transient failure is retried by the bus, the ``cdr`` queue's delays spanning days
   (``flows.cdr_retry_*``), then dead-lettered; its record stays PENDING, so a replay
-  continues where it stopped.
+  continues where it stopped;
+* a SessionEnd later than the connector's clock (rule ``cdr-session-end-not-in-future``,
+  Hubject's 022 "Session timestamp of the CDR is in the future") is such a transient
+  failure when it is the only rule broken: the charge point's clock runs ahead of ours,
+  and the same CDR passes once that moment has passed. Any other broken rule refuses the
+  CDR for good.
 """
 
 from __future__ import annotations
@@ -37,13 +42,16 @@ from typing import Final
 
 import structlog
 
-from hubject_connector.bus.base import IncomingMessage
+from hubject_connector.bus.base import IncomingMessage, RetryLater
 from hubject_connector.bus.contract import Envelope, MessageType
 from hubject_connector.errors import StateError
 from hubject_connector.flows.delivery import DeliveryRefused, Flow, refusal_reason
 from hubject_connector.flows.results import DATA_ERROR, Verdict
 from hubject_connector.hubject.errors import OicpStatusError
 from hubject_connector.oicp import codec
+from hubject_connector.oicp.cdr import ChargeDetailRecord
+from hubject_connector.oicp.codec import OicpValidationError
+from hubject_connector.oicp.context import ALL_RULES
 from hubject_connector.state.base import CdrRecord, CdrState
 from hubject_connector.translate import outbound
 
@@ -54,11 +62,24 @@ OPERATION: Final = "ChargeDetailRecord"
 #: the pauses between them doubling from the first: about 3 s in all.
 RECORD_ATTEMPTS: Final = 6
 RECORD_FIRST_PAUSE_SECONDS: Final = 0.1
+#: The one conformance rule whose failure passes with time (clock skew, module doc).
+SESSION_END_IN_FUTURE: Final = ALL_RULES["cdr-session-end-not-in-future"]
 
 
 def cdr_digest(body: bytes) -> str:
     """The digest of an OICP CDR body, to tell a repeat from a different CDR."""
     return "sha256:" + hashlib.sha256(body).hexdigest()
+
+
+def is_only_in_future(exc: OicpValidationError) -> bool:
+    """Whether the only rule ``exc`` reports broken is "SessionEnd lies in the future".
+
+    Matched by the rule (its id in the conformance registry and its wording's template),
+    so that a CDR that breaks any other rule as well is still refused for good.
+    """
+    return bool(exc.issues) and all(
+        SESSION_END_IN_FUTURE.matches(issue.message) for issue in exc.issues
+    )
 
 
 def is_duplicate_answer(exc: OicpStatusError) -> bool:
@@ -88,8 +109,13 @@ class CdrFlow(Flow):
         cdr = outbound.charge_detail_record(envelope.data, ctx)
         operator_id = outbound.operator_of(envelope.data, ctx)
         store = self.parts.store
-        self.check(OPERATION, cdr, operator_id,
-                   calibration_law=await self._calibration_law(cdr.evse_id))
+        calibration_law = await self._calibration_law(cdr.evse_id)
+        try:
+            self.check(OPERATION, cdr, operator_id, calibration_law=calibration_law)
+        except OicpValidationError as exc:
+            if is_only_in_future(exc):
+                raise self._too_early(message, cdr, exc) from exc
+            raise
         session_id = cdr.session_id
         digest = cdr_digest(codec.encode(cdr))
         record = await store.begin_cdr(session_id, digest, message.message_id)
@@ -177,6 +203,16 @@ class CdrFlow(Flow):
         entry = await self.parts.store.get_evse(evse_id)
         value = entry.record.get("CalibrationLawDataAvailability") if entry else None
         return {evse_id: value} if isinstance(value, str) else {}
+
+    def _too_early(self, message: IncomingMessage, cdr: ChargeDetailRecord,
+                   exc: OicpValidationError) -> RetryLater:
+        """The retry of a CDR whose SessionEnd lies ahead of the connector's clock."""
+        _log.info("flows.cdr_session_end_in_future", session_id=cdr.session_id,
+                  message_id=message.message_id, session_end=cdr.session_end.isoformat(),
+                  retry=message.retries + 1, rule=SESSION_END_IN_FUTURE.id)
+        return RetryLater(f"{SESSION_END_IN_FUTURE.id}: {exc} (the charge point's clock is "
+                          "ahead of the connector's; the CDR is sent once that time has "
+                          "passed)")
 
     def _conflict(self, record: CdrRecord) -> DeliveryRefused:
         """The refusal of a CDR whose content differs from the session's CDR on record."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 
 from hubject_connector.simulator import FaultKind
 from tests.integration.flows import messages
@@ -117,6 +118,41 @@ async def test_a_cdr_whose_retries_are_used_up_is_dead_lettered_and_replayed(
     await eventually(lambda: len(backend.results_of(doc["id"])) == 2, "a second result")
     assert backend.results_of(doc["id"])[1].data["outcome"] == "accepted"
     assert accepted_at_hubject(env) == Counter({doc["data"]["session_id"]: 1})
+
+
+async def test_a_cdr_ending_ahead_of_the_connectors_clock_waits_and_goes_through(
+    env: FlowEnv,
+) -> None:
+    # The charge point's clock runs 2 s ahead: its SessionEnd lies in the future when the
+    # CDR arrives. Retried every 0.2 s (the bus's delay) for up to 8 s, not dead-lettered.
+    connector = await env.connector(cdr_retry_for_seconds=8.0)
+    backend = env.backend
+    doc = messages.cdr(session_end=(datetime.now(UTC) + timedelta(seconds=2)).isoformat())
+    result = await backend.result(await backend.send(doc))
+
+    assert result["outcome"] == "accepted"
+    assert result["attempts"] == 1  # Hubject was called only once the time had passed
+    assert connector.metric("hubject_connector_flow_messages_retried_total", flow="cdr") >= 1
+    assert await backend.bus.list_dead_letters() == []
+    assert accepted_at_hubject(env) == Counter({doc["data"]["session_id"]: 1})
+
+
+async def test_a_cdr_in_the_future_breaking_another_rule_is_refused_at_once(
+    env: FlowEnv,
+) -> None:
+    # The future SessionEnd would pass with time, another operator's EVSE never does.
+    connector = await env.connector(cdr_retry_for_seconds=8.0)
+    backend = env.backend
+    doc = messages.cdr(session_end=(datetime.now(UTC) + timedelta(seconds=60)).isoformat(),
+                       evse_id="DE*XYZ*E123456*1")
+    result = await backend.result(await backend.send(doc))
+
+    assert result["outcome"] == "rejected"
+    assert "lies in the future" in result["reason"]
+    (letter,) = await backend.dead_letters()
+    assert letter.message_id == doc["id"]
+    assert connector.metric("hubject_connector_flow_messages_retried_total", flow="cdr") == 0
+    assert env.simulator.requests_of("ChargeDetailRecord") == []
 
 
 async def test_a_refused_cdr_is_kept_with_hubjects_reason_and_goes_through_corrected(
