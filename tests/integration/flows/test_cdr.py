@@ -123,11 +123,12 @@ async def test_a_cdr_whose_retries_are_used_up_is_dead_lettered_and_replayed(
 async def test_a_cdr_ending_ahead_of_the_connectors_clock_waits_and_goes_through(
     env: FlowEnv,
 ) -> None:
-    # The charge point's clock runs 2 s ahead: its SessionEnd lies in the future when the
-    # CDR arrives. Retried every 0.2 s (the bus's delay) for up to 8 s, not dead-lettered.
-    connector = await env.connector(cdr_retry_for_seconds=8.0)
+    # The charge point's clock runs 5 s ahead: its SessionEnd lies in the future when the
+    # CDR arrives (a margin wide enough for a loaded machine to look at it before then).
+    # Retried every 0.2 s (the bus's delay) for up to 20 s, not dead-lettered.
+    connector = await env.connector(cdr_retry_for_seconds=20.0)
     backend = env.backend
-    doc = messages.cdr(session_end=(datetime.now(UTC) + timedelta(seconds=2)).isoformat())
+    doc = messages.cdr(session_end=(datetime.now(UTC) + timedelta(seconds=5)).isoformat())
     result = await backend.result(await backend.send(doc))
 
     assert result["outcome"] == "accepted"
