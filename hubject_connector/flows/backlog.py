@@ -66,6 +66,7 @@ class Backlog:
         self._store = store
         self.metrics = BacklogMetrics.for_registry(registry)
         self._task: asyncio.Task[None] | None = None
+        self._stopped = asyncio.Event()
 
     async def refresh(self) -> None:
         """Read both counts into the gauges; one failing leaves its gauges and is logged."""
@@ -89,17 +90,25 @@ class Backlog:
     def start(self) -> None:
         """Refresh now, then every ``REFRESH_SECONDS`` until ``stop``."""
         if self._task is None:
+            self._stopped = asyncio.Event()
             self._task = asyncio.create_task(self._run(), name="flows-backlog-gauges")
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopped.is_set():
             await self.refresh()
-            await asyncio.sleep(REFRESH_SECONDS)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(REFRESH_SECONDS):
+                    await self._stopped.wait()
 
     async def stop(self) -> None:
-        """Stop refreshing (the gauges keep their last values)."""
+        """Stop refreshing (the gauges keep their last values).
+
+        Not by cancellation alone: a RabbitMQ call cancelled mid-way may surface as a
+        channel error, which ``refresh`` logs and goes on from; the flag ends the loop.
+        """
         task, self._task = self._task, None
         if task is not None:
+            self._stopped.set()
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
