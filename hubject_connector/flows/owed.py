@@ -111,6 +111,7 @@ class OwedResults:
         self._swept_at: float | None = None
         self._failures = 0
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     @property
     def running(self) -> bool:
@@ -138,10 +139,13 @@ class OwedResults:
         """Start publishing: first whatever the store owes from before."""
         if self._task is None:
             self._swept_at = None
+            self._stopping = False
             self._task = asyncio.create_task(self._run(), name="flows-status-results")
 
     async def _run(self) -> None:
-        while True:
+        # Ended by the flag as well as by cancellation: a RabbitMQ publish cancelled
+        # mid-way may surface as a channel error, which the loop below takes as a failure.
+        while not self._stopping:
             try:
                 if self._sweep_due() <= 0:
                     await self.sweep(everything=self._swept_at is None)
@@ -154,7 +158,10 @@ class OwedResults:
                             FIRST_BACKOFF_SECONDS * 2 ** (self._failures - 1))
                 _log.warning("flows.status_results_deferred", error=str(exc),
                              failures=self._failures, delay_seconds=delay)
-                await asyncio.sleep(delay)
+                self._wakeup.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(delay):
+                        await self._wakeup.wait()  # set by stop(), or new results
                 continue
             self._failures = 0
             await self._idle()
@@ -168,7 +175,7 @@ class OwedResults:
     async def _idle(self) -> None:
         """Until results are handed or the next sweep is due."""
         self._wakeup.clear()
-        if self._waiting:
+        if self._waiting or self._stopping:
             return
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(max(0.0, self._sweep_due())):
@@ -221,6 +228,8 @@ class OwedResults:
         """Publish what was handed within ``grace`` seconds; the rest stays owed."""
         task, self._task = self._task, None
         if task is not None:
+            self._stopping = True
+            self._wakeup.set()
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
