@@ -22,7 +22,6 @@ import pytest
 import yaml
 from aiohttp import web
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
 from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator.schemas import schema_v31 as OPENAPI_31
 from prometheus_client import CollectorRegistry
@@ -43,6 +42,7 @@ from hubject_connector.inbound.metrics import InboundMetrics
 from hubject_connector.inbound.tls import ServerTls
 from hubject_connector.simulator import Simulator
 from tests.integration.service.harness import Backend, config_of, settings
+from tests.validation import innermost_errors
 
 REPO: Final = Path(__file__).resolve().parents[3]
 OPENAPI: Final = REPO / "docs" / "openapi.yaml"
@@ -75,25 +75,11 @@ def official() -> Draft202012Validator:
     return Draft202012Validator(OPENAPI_31)
 
 
-def _errors(validator: Draft202012Validator, instance: Any) -> list[str]:
-    def where(error: ValidationError) -> str:
-        return "/" + "/".join(str(part) for part in error.absolute_path)
-
-    found = []
-    for error in validator.iter_errors(instance):
-        leaves = [error]
-        # The schema nests oneOf/anyOf: report the innermost causes.
-        while any(leaf.context for leaf in leaves):
-            leaves = [sub for leaf in leaves for sub in (leaf.context or [leaf])]
-        found += [f"{where(leaf)}: {leaf.message[:200]}" for leaf in leaves]
-    return found
-
-
 def test_the_document_is_valid_by_the_official_openapi_3_1_schema(
     official: Draft202012Validator, document: dict[str, Any]
 ) -> None:
     assert document["openapi"].startswith("3.1.")
-    assert _errors(official, document) == []
+    assert innermost_errors(official, document) == []
 
 
 @pytest.mark.parametrize(
@@ -112,7 +98,7 @@ def test_the_official_schema_refuses_a_broken_document(
     # A control: the validator above is not one that accepts anything.
     broken = copy.deepcopy(load_document())
     breakage(broken)
-    errors = _errors(official, broken)
+    errors = innermost_errors(official, broken)
     assert errors != []
     assert any(where in error.replace("~1", "/") for error in errors), errors
 

@@ -26,7 +26,6 @@ from typing import Any
 
 import pytest
 import yaml
-from jsonschema.exceptions import ValidationError
 from jsonschema.protocols import Validator
 from jsonschema.validators import validator_for
 from referencing import Registry, Resource
@@ -34,6 +33,7 @@ from referencing.jsonschema import DRAFT7
 
 from hubject_connector.bus.contract import MESSAGE_SPECS, MessageType
 from tests.unit.bus_contract.documents import ASYNCAPI
+from tests.validation import innermost_errors
 
 # AsyncAPI 3.0.0: the fixed fields of each object (any object also takes "x-..." fields).
 ROOT = {"asyncapi", "id", "info", "servers", "defaultContentType", "channels", "operations",
@@ -105,24 +105,10 @@ def official() -> Validator:
     return validator
 
 
-def _errors(validator: Validator, instance: Any) -> list[str]:
-    def where(error: ValidationError) -> str:
-        return "/" + "/".join(str(part) for part in error.absolute_path)
-
-    # The official schema nests oneOf/anyOf deeply: report the innermost causes.
-    found = []
-    for error in validator.iter_errors(instance):
-        leaves = [error]
-        while any(leaf.context for leaf in leaves):
-            leaves = [sub for leaf in leaves for sub in (leaf.context or [leaf])]
-        found += [f"{where(leaf)}: {leaf.message[:200]}" for leaf in leaves]
-    return found
-
-
 def test_the_document_is_valid_by_the_official_asyncapi_3_0_0_schema(
     official: Validator, document: dict[str, Any]
 ) -> None:
-    assert _errors(official, document) == []
+    assert innermost_errors(official, document) == []
 
 
 def test_the_official_schema_does_refuse_a_broken_document(
